@@ -1,0 +1,205 @@
+use crate::html::Html;
+use crate::markdown::Markdown;
+use crate::text::{PlainText, looks_binary};
+use crate::{Document, Error, Format, Input, Result};
+
+/// Picks the [`Format`] for an input and parses it.
+///
+/// Order: a strong byte signature wins (a PDF named `.txt` is a PDF), then the
+/// declared media type, then the extension. Text without a known extension is
+/// read as plain text; binary without one is unsupported.
+pub struct Registry {
+    formats: Vec<Box<dyn Format>>,
+    max_bytes: usize,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field(
+                "formats",
+                &self.formats.iter().map(|x| x.name()).collect::<Vec<_>>(),
+            )
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+/// Default upper bound on one input's size.
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new(vec![
+            Box::new(Html),
+            Box::new(Markdown),
+            Box::new(PlainText),
+        ])
+    }
+}
+
+impl Registry {
+    pub fn new(formats: Vec<Box<dyn Format>>) -> Self {
+        Self {
+            formats,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Every extension some format claims, sorted; for error messages and the
+    /// file walker.
+    pub fn supported_extensions(&self) -> Vec<&'static str> {
+        let mut exts: Vec<_> = self
+            .formats
+            .iter()
+            .flat_map(|f| f.extensions().iter().copied())
+            .collect();
+        exts.sort_unstable();
+        exts.dedup();
+        exts
+    }
+
+    pub fn supports_extension(&self, ext: &str) -> bool {
+        let ext = ext.to_ascii_lowercase();
+        self.formats
+            .iter()
+            .any(|f| f.extensions().contains(&ext.as_str()))
+    }
+
+    fn unsupported(&self, detail: Option<String>) -> Error {
+        Error::Unsupported {
+            detail,
+            supported: self
+                .supported_extensions()
+                .iter()
+                .map(|e| format!(".{e}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    /// The format that will parse `input`.
+    pub fn detect(&self, input: &Input<'_>) -> Result<&dyn Format> {
+        let head = &input.bytes[..input.bytes.len().min(4096)];
+        if let Some(f) = self.formats.iter().find(|f| f.sniff(head)) {
+            return Ok(f.as_ref());
+        }
+        if let Some(mt) = input.media_type {
+            let essence = mt
+                .split(';')
+                .next()
+                .unwrap_or(mt)
+                .trim()
+                .to_ascii_lowercase();
+            if let Some(f) = self
+                .formats
+                .iter()
+                .find(|f| f.media_types().contains(&essence.as_str()))
+            {
+                return Ok(f.as_ref());
+            }
+        }
+        match input.extension() {
+            Some(ext) => {
+                if let Some(f) = self
+                    .formats
+                    .iter()
+                    .find(|f| f.extensions().contains(&ext.as_str()))
+                {
+                    return Ok(f.as_ref());
+                }
+                Err(self.unsupported(Some(format!(".{ext}"))))
+            }
+            None if !looks_binary(head) => self
+                .formats
+                .iter()
+                .find(|f| f.name() == "text")
+                .map(|f| f.as_ref())
+                .ok_or_else(|| self.unsupported(None)),
+            None => Err(self.unsupported(Some("binary content".into()))),
+        }
+    }
+
+    /// Detects the format and parses; an empty result is an error, not a
+    /// silent success.
+    pub fn parse(&self, input: &Input<'_>) -> Result<Document> {
+        if input.bytes.len() > self.max_bytes {
+            return Err(Error::TooLarge {
+                size: input.bytes.len(),
+                limit: self.max_bytes,
+            });
+        }
+        let doc = self.detect(input)?.parse(input)?;
+        if doc.sections.iter().all(|s| s.text.trim().is_empty()) {
+            return Err(Error::Empty);
+        }
+        Ok(doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_beats_a_wrong_extension() {
+        let r = Registry::default();
+        let f = r
+            .detect(&Input::new(
+                "page.txt",
+                b"<!DOCTYPE html><html><body>x</body></html>",
+            ))
+            .unwrap();
+        assert_eq!(f.name(), "html");
+    }
+
+    #[test]
+    fn unknown_binary_is_unsupported_and_lists_formats() {
+        let r = Registry::default();
+        let err = r
+            .parse(&Input::new("tool.exe", b"MZ\x90\x00\x03\x00\x00\x00"))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("unsupported format (.exe)"), "{msg}");
+        assert!(msg.contains(".md") && msg.contains(".html"), "{msg}");
+    }
+
+    #[test]
+    fn text_without_extension_is_plain_text() {
+        let r = Registry::default();
+        assert_eq!(
+            r.detect(&Input::new("README", b"hello there"))
+                .unwrap()
+                .name(),
+            "text"
+        );
+    }
+
+    #[test]
+    fn empty_documents_are_errors() {
+        let r = Registry::default();
+        assert_eq!(r.parse(&Input::new("a.txt", b"  \n\n ")), Err(Error::Empty));
+    }
+
+    #[test]
+    fn size_limit_is_enforced() {
+        let r = Registry::default().with_max_bytes(4);
+        assert!(matches!(
+            r.parse(&Input::new("a.txt", b"hello")),
+            Err(Error::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn media_type_is_used_when_extension_is_missing() {
+        let r = Registry::default();
+        let input = Input::new("https://x.test/page", b"# Title\n\ntext")
+            .with_media_type("text/markdown; charset=utf-8");
+        assert_eq!(r.detect(&input).unwrap().name(), "markdown");
+    }
+}
