@@ -1,1 +1,50 @@
+//! Everything persistent in quarry: the chunk store, the embedder, the HNSW
+//! vector index, snapshots. The read and write API of a knowledge base.
+//!
+//! Main types: [`KnowledgeBase`] (one data directory; [`KnowledgeBase::commit`]
+//! is the single write path, [`KnowledgeBase::search`] the read path),
+//! [`Embedder`] ([`OnnxEmbedder`] for all-MiniLM-L6-v2, [`HashEmbedder`] for
+//! tests), [`VectorIndex`] ([`HnswIndex`], [`ExactIndex`]) and [`ChunkStore`]
+//! ([`SqliteStore`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use quarry_formats::Locator;
+//! use quarry_index::{ContentHash, DocumentMeta, Embedder, HashEmbedder, IndexOptions, KnowledgeBase, NewChunk, WriteOp};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let embedder = Arc::new(HashEmbedder::new(64));
+//! let kb = KnowledgeBase::open(dir.path(), embedder.clone(), IndexOptions::default()).unwrap();
+//! let text = "Reset your password from the login page.";
+//! kb.commit(&[WriteOp::Upsert {
+//!     doc: DocumentMeta {
+//!         uri: "file:///help.md".into(), source_id: "docs".into(), title: Some("Help".into()),
+//!         format: "markdown".into(), language: None, content_hash: ContentHash::of(text.as_bytes()),
+//!         pipeline: "v1".into(), citable: true,
+//!     },
+//!     chunks: vec![NewChunk {
+//!         chunk_id: "c1".into(), content_hash: ContentHash::of(text.as_bytes()), heading_path: vec![],
+//!         text: text.into(), locator: Locator::Lines { start: 1, end: 1 },
+//!         vector: Some(embedder.embed_passages(&[text]).unwrap().remove(0)),
+//!     }],
+//! }]).unwrap();
+//! let q = embedder.embed_query("reset password").unwrap();
+//! assert_eq!(kb.search(&q, 1, None).unwrap()[0].chunk.chunk_id, "c1");
+//! ```
 
+pub mod embed;
+mod error;
+mod hash;
+mod kb;
+pub mod store;
+pub mod vector;
+
+pub use embed::{Embedder, HashEmbedder, ModelOptions, OnnxEmbedder, Pooling};
+pub use error::{Error, Result};
+pub use hash::ContentHash;
+pub use kb::{Hit, IndexOptions, KbStats, KnowledgeBase, VectorBackend};
+pub use store::{
+    ChunkRecord, ChunkStore, DocumentMeta, DocumentRecord, NewChunk, SqliteStore, StoreStats,
+    WriteOp,
+};
+pub use vector::{ExactIndex, HnswIndex, HnswOptions, VectorIndex};

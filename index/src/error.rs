@@ -1,0 +1,48 @@
+use thiserror::Error;
+
+/// Errors of the persistent layer. `Model` and `InvalidInput` are the user's
+/// to fix (a missing model file, a wrong setting); the rest are internal.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("embedding model: {0}")]
+    Model(String),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error(
+        "knowledge base at {path} was built with embedding model {built_with}, but {configured} is configured: re-ingest into a new data directory or configure the original model"
+    )]
+    ModelMismatch {
+        path: String,
+        built_with: String,
+        configured: String,
+    },
+    #[error("storage: {0}")]
+    Store(#[from] rusqlite::Error),
+    #[error("i/o on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt {what}: {reason}")]
+    Corrupt { what: String, reason: String },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
+    /// True for errors the caller caused (bad settings, bad input).
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Error::Model(_) | Error::InvalidInput(_) | Error::ModelMismatch { .. }
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

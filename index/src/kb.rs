@@ -1,0 +1,350 @@
+//! [`KnowledgeBase`]: the store, the vector index and the embedder of one data
+//! directory, with a single writer.
+//!
+//! Crash safety: SQLite is the source of truth and commits each batch
+//! atomically. The vector index is derived state: a snapshot records the
+//! highest id it holds (its watermark), and opening replays every stored
+//! vector above the watermark, or rebuilds from the store when the snapshot is
+//! missing or damaged. A crash anywhere leaves the last committed batch
+//! readable and searchable.
+
+use crate::embed::Embedder;
+use crate::store::{ChunkRecord, ChunkStore, DocumentRecord, SqliteStore, StoreStats, WriteOp};
+use crate::vector::{ExactIndex, HnswIndex, HnswOptions, Point, VectorIndex, load_snapshot};
+use crate::{ContentHash, Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Which vector index serves searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VectorBackend {
+    #[default]
+    Hnsw,
+    /// Brute force: exact, for small knowledge bases and as a test oracle.
+    Exact,
+}
+
+/// Settings of the persistent index.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexOptions {
+    pub backend: VectorBackend,
+    pub hnsw: HnswOptions,
+    /// Rebuild the graph when removed points exceed this share of all points…
+    pub compact_ratio: f64,
+    /// …and this many.
+    pub compact_min: usize,
+    /// Snapshot the graph after this many new points (and on `flush`).
+    pub snapshot_every: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        Self {
+            backend: VectorBackend::Hnsw,
+            hnsw: HnswOptions::default(),
+            compact_ratio: 0.25,
+            compact_min: 1_000,
+            snapshot_every: 20_000,
+        }
+    }
+}
+
+/// Counts for status output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct KbStats {
+    #[serde(flatten)]
+    pub store: StoreStats,
+    /// Points in the vector index, removed ones included.
+    pub vector_points: usize,
+    pub tombstones: usize,
+}
+
+/// A search hit: the chunk and its cosine similarity to the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub chunk: ChunkRecord,
+    pub similarity: f32,
+}
+
+struct WriterState {
+    /// Highest id in the vector index.
+    watermark: u64,
+    unsaved: usize,
+}
+
+/// One data directory's knowledge base.
+pub struct KnowledgeBase {
+    dir: PathBuf,
+    store: Box<dyn ChunkStore>,
+    vectors: RwLock<Arc<dyn VectorIndex>>,
+    live: RwLock<HashSet<u64>>,
+    embedder: Arc<dyn Embedder>,
+    options: IndexOptions,
+    writer: Mutex<WriterState>,
+}
+
+impl std::fmt::Debug for KnowledgeBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnowledgeBase")
+            .field("dir", &self.dir)
+            .field("model", &self.embedder.model_id())
+            .finish()
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Corrupt {
+        what: "knowledge base".into(),
+        reason: "a writer panicked earlier".into(),
+    }
+}
+
+impl KnowledgeBase {
+    /// Opens (or creates) the knowledge base in `dir`.
+    pub fn open(dir: &Path, embedder: Arc<dyn Embedder>, options: IndexOptions) -> Result<Self> {
+        options.hnsw.validate()?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let store = SqliteStore::open(&dir.join("quarry.db"))?;
+        match store.meta("model_id")? {
+            Some(built) if built != embedder.model_id() => {
+                return Err(Error::ModelMismatch {
+                    path: dir.display().to_string(),
+                    built_with: built,
+                    configured: embedder.model_id().to_owned(),
+                });
+            }
+            Some(_) => {}
+            None => store.set_meta("model_id", embedder.model_id())?,
+        }
+        let live = store.live_ids()?;
+        let kb = Self {
+            dir: dir.to_owned(),
+            store: Box::new(store),
+            vectors: RwLock::new(Arc::new(ExactIndex::default())),
+            live: RwLock::new(live),
+            embedder,
+            options,
+            writer: Mutex::new(WriterState {
+                watermark: 0,
+                unsaved: 0,
+            }),
+        };
+        kb.load_vectors()?;
+        Ok(kb)
+    }
+
+    fn snapshot_dir(&self) -> PathBuf {
+        self.dir.join("vectors")
+    }
+
+    fn load_vectors(&self) -> Result<()> {
+        let mut state = self.writer.lock().map_err(|_| poisoned())?;
+        let model_id = self.embedder.model_id().to_owned();
+        let (index, mut watermark): (Arc<dyn VectorIndex>, u64) = match self.options.backend {
+            VectorBackend::Exact => (Arc::new(ExactIndex::default()), 0),
+            VectorBackend::Hnsw => match load_snapshot(&self.snapshot_dir(), &model_id) {
+                Ok(Some(snap)) => (Arc::new(snap.index), snap.watermark),
+                Ok(None) => (
+                    Arc::new(HnswIndex::new(&self.options.hnsw, self.live_count())),
+                    0,
+                ),
+                Err(e) => {
+                    tracing::warn!("vector snapshot unusable, rebuilding from the store: {e}");
+                    (
+                        Arc::new(HnswIndex::new(&self.options.hnsw, self.live_count())),
+                        0,
+                    )
+                }
+            },
+        };
+        let mut batch: Vec<Point> = Vec::new();
+        let mut replayed = 0;
+        self.store.points_after(watermark, &mut |p| {
+            watermark = watermark.max(p.0);
+            batch.push(p);
+            if batch.len() == 4096 {
+                replayed += batch.len();
+                index.insert(&std::mem::take(&mut batch));
+            }
+        })?;
+        replayed += batch.len();
+        index.insert(&batch);
+        state.watermark = watermark;
+        state.unsaved = replayed;
+        *self.vectors.write().map_err(|_| poisoned())? = index;
+        if replayed > 0 {
+            tracing::info!(points = replayed, "vector index caught up from the store");
+        }
+        drop(state);
+        if replayed > 0 && self.options.backend == VectorBackend::Hnsw {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn live_count(&self) -> usize {
+        self.live.read().map_or(0, |l| l.len())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    pub fn options(&self) -> &IndexOptions {
+        &self.options
+    }
+
+    pub fn document(&self, uri: &str) -> Result<Option<DocumentRecord>> {
+        self.store.document(uri)
+    }
+
+    pub fn documents_of_source(&self, source_id: &str) -> Result<Vec<String>> {
+        self.store.documents_of_source(source_id)
+    }
+
+    /// Cached vectors for these content hashes: text embedded before is never
+    /// embedded again.
+    pub fn cached_embeddings(
+        &self,
+        hashes: &[ContentHash],
+    ) -> Result<HashMap<ContentHash, Vec<f32>>> {
+        self.store.embeddings(hashes)
+    }
+
+    /// Applies a batch atomically, then makes it searchable. This is the one
+    /// write path: callers serialise on it.
+    pub fn commit(&self, ops: &[WriteOp]) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let dims = self.embedder.dimensions();
+        for op in ops {
+            if let WriteOp::Upsert { doc, chunks } = op
+                && let Some(bad) = chunks
+                    .iter()
+                    .find(|c| c.vector.as_ref().is_some_and(|v| v.len() != dims))
+            {
+                return Err(Error::InvalidInput(format!(
+                    "chunk {} of {} has a vector of the wrong size (model has {dims})",
+                    bad.chunk_id, doc.uri
+                )));
+            }
+        }
+        let mut state = self.writer.lock().map_err(|_| poisoned())?;
+        let outcome = self.store.commit(ops)?;
+        let index = self.vectors.read().map_err(|_| poisoned())?.clone();
+        index.insert(&outcome.added);
+        {
+            let mut live = self.live.write().map_err(|_| poisoned())?;
+            for vid in &outcome.removed {
+                live.remove(vid);
+            }
+            live.extend(outcome.added.iter().map(|p| p.0));
+        }
+        if let Some(max) = outcome.added.iter().map(|p| p.0).max() {
+            state.watermark = state.watermark.max(max);
+        }
+        state.unsaved += outcome.added.len();
+        let total = index.len();
+        let dead = total.saturating_sub(self.live_count());
+        if dead > self.options.compact_min
+            && dead as f64 > self.options.compact_ratio * total as f64
+        {
+            drop(state);
+            return self.compact();
+        }
+        let due = state.unsaved >= self.options.snapshot_every;
+        drop(state);
+        if due { self.flush() } else { Ok(()) }
+    }
+
+    /// Writes a vector snapshot if anything changed since the last one.
+    pub fn flush(&self) -> Result<()> {
+        let mut state = self.writer.lock().map_err(|_| poisoned())?;
+        if state.unsaved == 0 || self.options.backend != VectorBackend::Hnsw {
+            state.unsaved = 0;
+            return Ok(());
+        }
+        let index = self.vectors.read().map_err(|_| poisoned())?.clone();
+        index.save(
+            &self.snapshot_dir(),
+            state.watermark,
+            self.embedder.model_id(),
+        )?;
+        state.unsaved = 0;
+        Ok(())
+    }
+
+    /// Rebuilds the vector index from the live chunks, dropping tombstones and
+    /// unused cached vectors.
+    pub fn compact(&self) -> Result<()> {
+        let mut state = self.writer.lock().map_err(|_| poisoned())?;
+        let index: Arc<dyn VectorIndex> = match self.options.backend {
+            VectorBackend::Exact => Arc::new(ExactIndex::default()),
+            VectorBackend::Hnsw => Arc::new(HnswIndex::new(&self.options.hnsw, self.live_count())),
+        };
+        let mut points = Vec::new();
+        self.store.points_after(0, &mut |p| points.push(p))?;
+        let count = points.len();
+        index.insert(&points);
+        *self.vectors.write().map_err(|_| poisoned())? = index;
+        state.unsaved = count.max(1);
+        drop(state);
+        let pruned = self.store.prune_embeddings()?;
+        tracing::info!(
+            points = count,
+            pruned_embeddings = pruned,
+            "vector index compacted"
+        );
+        self.flush()
+    }
+
+    /// The `k` nearest live chunks to a query vector.
+    pub fn search(&self, query: &[f32], k: usize, ef: Option<usize>) -> Result<Vec<Hit>> {
+        if query.len() != self.embedder.dimensions() {
+            return Err(Error::InvalidInput(format!(
+                "query vector has {} dimensions, the model {}",
+                query.len(),
+                self.embedder.dimensions()
+            )));
+        }
+        let index = self.vectors.read().map_err(|_| poisoned())?.clone();
+        let hits = {
+            let live = self.live.read().map_err(|_| poisoned())?;
+            let ef = ef.unwrap_or(self.options.hnsw.ef_search);
+            index.search(query, k, ef, &|id| live.contains(&id))
+        };
+        let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
+        let mut chunks: HashMap<u64, ChunkRecord> = self
+            .store
+            .chunks(&ids)?
+            .into_iter()
+            .map(|c| (c.vid, c))
+            .collect();
+        // A chunk deleted between the search and the fetch is simply dropped.
+        Ok(hits
+            .into_iter()
+            .filter_map(|(id, similarity)| {
+                chunks.remove(&id).map(|chunk| Hit { chunk, similarity })
+            })
+            .collect())
+    }
+
+    pub fn stats(&self) -> Result<KbStats> {
+        let store = self.store.stats()?;
+        let vector_points = self.vectors.read().map_err(|_| poisoned())?.len();
+        Ok(KbStats {
+            store,
+            vector_points,
+            tombstones: vector_points.saturating_sub(self.live_count()),
+        })
+    }
+}

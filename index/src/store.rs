@@ -1,0 +1,575 @@
+//! The chunk and document store: the source of truth of a knowledge base.
+//!
+//! [`ChunkStore`] is the extension point (a later backend is PostgreSQL);
+//! [`SqliteStore`] is the embedded one. SQLite because one writer with many
+//! readers is exactly its WAL mode, its transactions make every ingest batch
+//! all-or-nothing across documents, chunks and vectors, the file can be
+//! inspected with the `sqlite3` shell, and relational queries (documents of a
+//! source, jobs, reports) come for free. redb would give the first two but not
+//! the last two.
+//!
+//! Vectors live here too, keyed by the content hash of the embedded text: that
+//! is the embedding cache, and the vector index can always be rebuilt from it.
+
+use crate::vector::Point;
+use crate::{ContentHash, Error, Result};
+use quarry_formats::Locator;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What is known of a document when it is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentMeta {
+    /// Stable identity: `file:///abs/path`, `https://…`.
+    pub uri: String,
+    /// The source that brought it in (an ingested folder, a site).
+    pub source_id: String,
+    pub title: Option<String>,
+    pub format: String,
+    pub language: Option<String>,
+    /// Hash of the raw bytes: unchanged bytes are not parsed again.
+    pub content_hash: ContentHash,
+    /// Chunker + model settings the chunks were made with; a change re-chunks.
+    pub pipeline: String,
+    /// False for private sources: passages are returned without citation.
+    pub citable: bool,
+}
+
+/// A stored document with its bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRecord {
+    #[serde(flatten)]
+    pub meta: DocumentMeta,
+    pub chunk_count: usize,
+    /// Unix seconds of the last write.
+    pub indexed_at: i64,
+}
+
+/// A chunk to write. `vector` may be `None` when the embedding cache already
+/// holds one for `content_hash`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewChunk {
+    /// Deterministic id derived from the document and the content.
+    pub chunk_id: String,
+    /// Hash of the embedded text (heading context + text).
+    pub content_hash: ContentHash,
+    pub heading_path: Vec<String>,
+    pub text: String,
+    pub locator: Locator,
+    pub vector: Option<Vec<f32>>,
+}
+
+/// A stored chunk with what a citation needs of its document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkRecord {
+    /// Internal id, also the vector index id; never reused.
+    pub vid: u64,
+    pub chunk_id: String,
+    pub doc_uri: String,
+    pub ordinal: usize,
+    pub content_hash: ContentHash,
+    pub heading_path: Vec<String>,
+    pub text: String,
+    pub locator: Locator,
+    pub source_id: String,
+    pub title: Option<String>,
+    pub citable: bool,
+}
+
+/// One change to the knowledge base.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// Insert or replace a document and exactly these chunks.
+    Upsert {
+        doc: DocumentMeta,
+        chunks: Vec<NewChunk>,
+    },
+    /// Remove a document and all its chunks.
+    Delete { uri: String },
+}
+
+/// What a committed batch changed in the vector space.
+#[derive(Debug, Default)]
+pub struct CommitOutcome {
+    pub added: Vec<Point>,
+    pub removed: Vec<u64>,
+}
+
+/// Counts for status output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStats {
+    pub documents: usize,
+    pub chunks: usize,
+    pub embeddings: usize,
+}
+
+/// Persistent documents, chunks and vectors.
+pub trait ChunkStore: Send + Sync {
+    fn document(&self, uri: &str) -> Result<Option<DocumentRecord>>;
+    /// URIs of a source's documents.
+    fn documents_of_source(&self, source_id: &str) -> Result<Vec<String>>;
+    /// Cached vectors for these content hashes (missing ones are absent).
+    fn embeddings(&self, hashes: &[ContentHash]) -> Result<HashMap<ContentHash, Vec<f32>>>;
+    fn chunks(&self, vids: &[u64]) -> Result<Vec<ChunkRecord>>;
+    /// Ids of every chunk in the store.
+    fn live_ids(&self) -> Result<HashSet<u64>>;
+    /// Every (id, vector) with id greater than `after`, in id order.
+    fn points_after(&self, after: u64, sink: &mut dyn FnMut(Point)) -> Result<()>;
+    /// Applies all ops in one transaction.
+    fn commit(&self, ops: &[WriteOp]) -> Result<CommitOutcome>;
+    fn stats(&self) -> Result<StoreStats>;
+    /// Drops cached vectors no chunk uses; returns how many.
+    fn prune_embeddings(&self) -> Result<usize>;
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    uri TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    title TEXT,
+    format TEXT NOT NULL,
+    language TEXT,
+    content_hash TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    citable INTEGER NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    indexed_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source_id);
+CREATE TABLE IF NOT EXISTS chunks (
+    vid INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id TEXT NOT NULL UNIQUE,
+    doc_uri TEXT NOT NULL REFERENCES documents(uri) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    heading_path TEXT NOT NULL,
+    text TEXT NOT NULL,
+    locator TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_uri);
+CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(content_hash);
+CREATE TABLE IF NOT EXISTS embeddings (content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+"#;
+
+const SCHEMA_VERSION: &str = "1";
+const READERS: usize = 4;
+
+fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn blob_to_vector(b: &[u8]) -> Result<Vec<f32>> {
+    if b.len() % 4 != 0 {
+        return Err(Error::Corrupt {
+            what: "embedding".into(),
+            reason: format!("{} bytes is not a whole number of f32", b.len()),
+        });
+    }
+    Ok(b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Corrupt {
+        what: what.into(),
+        reason: e.to_string(),
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| corrupt("json", e))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// SQLite in WAL mode: one writer connection, a few reader connections.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("readers", &self.readers.len())
+            .finish()
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a committed batch survives power loss, not just a process crash.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let writer = open_connection(path)?;
+        writer.execute_batch(SCHEMA)?;
+        let version: Option<String> = writer
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match version.as_deref() {
+            None => {
+                writer.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION],
+                )?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(corrupt(
+                    "store",
+                    format!("schema version {other}, this quarry reads {SCHEMA_VERSION}"),
+                ));
+            }
+        }
+        let readers = (0..READERS)
+            .map(|_| open_connection(path).map(Mutex::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        let guard = (0..n)
+            .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
+            .map_or_else(|| self.readers[start % n].lock(), Ok)
+            .map_err(|_| corrupt("store", "a reader panicked"))?;
+        f(&guard)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut guard = self
+            .writer
+            .lock()
+            .map_err(|_| corrupt("store", "the writer panicked"))?;
+        f(&mut guard)
+    }
+}
+
+fn document_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DocumentRecord, String)> {
+    Ok((
+        DocumentRecord {
+            meta: DocumentMeta {
+                uri: r.get(0)?,
+                source_id: r.get(1)?,
+                title: r.get(2)?,
+                format: r.get(3)?,
+                language: r.get(4)?,
+                content_hash: ContentHash::of(b""),
+                pipeline: r.get(6)?,
+                citable: r.get(7)?,
+            },
+            chunk_count: r.get::<_, i64>(8)? as usize,
+            indexed_at: r.get(9)?,
+        },
+        r.get(5)?,
+    ))
+}
+
+impl ChunkStore for SqliteStore {
+    fn document(&self, uri: &str) -> Result<Option<DocumentRecord>> {
+        self.read(|c| {
+            let row = c
+                .query_row(
+                    "SELECT uri, source_id, title, format, language, content_hash, pipeline, citable, chunk_count, indexed_at \
+                     FROM documents WHERE uri = ?1",
+                    [uri],
+                    document_from_row,
+                )
+                .optional()?;
+            row.map(|(mut doc, hash)| {
+                doc.meta.content_hash = hash.parse().map_err(|e| corrupt("document hash", e))?;
+                Ok(doc)
+            })
+            .transpose()
+        })
+    }
+
+    fn documents_of_source(&self, source_id: &str) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT uri FROM documents WHERE source_id = ?1 ORDER BY uri")?;
+            let rows = stmt.query_map([source_id], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+    }
+
+    fn embeddings(&self, hashes: &[ContentHash]) -> Result<HashMap<ContentHash, Vec<f32>>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT vector FROM embeddings WHERE content_hash = ?1")?;
+            let mut out = HashMap::new();
+            for h in hashes {
+                let blob: Option<Vec<u8>> =
+                    stmt.query_row([h.to_hex()], |r| r.get(0)).optional()?;
+                if let Some(b) = blob {
+                    out.insert(*h, blob_to_vector(&b)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn chunks(&self, vids: &[u64]) -> Result<Vec<ChunkRecord>> {
+        if vids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|c| {
+            let placeholders = vec!["?"; vids.len()].join(",");
+            let sql = format!(
+                "SELECT c.vid, c.chunk_id, c.doc_uri, c.ordinal, c.content_hash, c.heading_path, c.text, c.locator, \
+                 d.source_id, d.title, d.citable FROM chunks c JOIN documents d ON d.uri = c.doc_uri \
+                 WHERE c.vid IN ({placeholders})"
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(vids.iter().map(|v| *v as i64)), |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                    r.get::<_, bool>(10)?,
+                ))
+            })?;
+            let mut by_vid = HashMap::new();
+            for row in rows {
+                let (vid, chunk_id, doc_uri, ordinal, hash, path, text, locator, source_id, title, citable) = row?;
+                by_vid.insert(
+                    vid as u64,
+                    ChunkRecord {
+                        vid: vid as u64,
+                        chunk_id,
+                        doc_uri,
+                        ordinal: ordinal as usize,
+                        content_hash: hash.parse().map_err(|e| corrupt("chunk hash", e))?,
+                        heading_path: serde_json::from_str(&path).map_err(|e| corrupt("heading path", e))?,
+                        text,
+                        locator: serde_json::from_str(&locator).map_err(|e| corrupt("locator", e))?,
+                        source_id,
+                        title,
+                        citable,
+                    },
+                );
+            }
+            Ok(vids.iter().filter_map(|v| by_vid.remove(v)).collect())
+        })
+    }
+
+    fn live_ids(&self) -> Result<HashSet<u64>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT vid FROM chunks")?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| r.map(|v| v as u64).map_err(Error::from))
+                .collect()
+        })
+    }
+
+    fn points_after(&self, after: u64, sink: &mut dyn FnMut(Point)) -> Result<()> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT c.vid, e.vector FROM chunks c JOIN embeddings e ON e.content_hash = c.content_hash \
+                 WHERE c.vid > ?1 ORDER BY c.vid",
+            )?;
+            let mut rows = stmt.query([after as i64])?;
+            while let Some(r) = rows.next()? {
+                let vid: i64 = r.get(0)?;
+                let blob: Vec<u8> = r.get(1)?;
+                sink((vid as u64, blob_to_vector(&blob)?));
+            }
+            Ok(())
+        })
+    }
+
+    fn commit(&self, ops: &[WriteOp]) -> Result<CommitOutcome> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let mut outcome = CommitOutcome::default();
+            for op in ops {
+                match op {
+                    WriteOp::Delete { uri } => {
+                        let mut stmt =
+                            tx.prepare_cached("SELECT vid FROM chunks WHERE doc_uri = ?1")?;
+                        let vids = stmt
+                            .query_map([uri], |r| r.get::<_, i64>(0))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                        outcome.removed.extend(vids.into_iter().map(|v| v as u64));
+                        tx.execute("DELETE FROM chunks WHERE doc_uri = ?1", [uri])?;
+                        tx.execute("DELETE FROM documents WHERE uri = ?1", [uri])?;
+                    }
+                    WriteOp::Upsert { doc, chunks } => upsert(&tx, doc, chunks, &mut outcome)?,
+                }
+            }
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        self.read(|c| {
+            let count = |table: &str| -> Result<usize> {
+                Ok(
+                    c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+                        r.get::<_, i64>(0)
+                    })? as usize,
+                )
+            };
+            Ok(StoreStats {
+                documents: count("documents")?,
+                chunks: count("chunks")?,
+                embeddings: count("embeddings")?,
+            })
+        })
+    }
+
+    fn prune_embeddings(&self) -> Result<usize> {
+        self.write(|c| {
+            Ok(c.execute(
+                "DELETE FROM embeddings WHERE content_hash NOT IN (SELECT content_hash FROM chunks)",
+                [],
+            )?)
+        })
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// Replaces a document's chunks, keeping the rows (and vector ids) of chunks
+/// whose id is unchanged so an edit only adds what is new.
+fn upsert(
+    tx: &rusqlite::Transaction<'_>,
+    doc: &DocumentMeta,
+    chunks: &[NewChunk],
+    outcome: &mut CommitOutcome,
+) -> Result<()> {
+    let mut existing: HashMap<String, u64> = {
+        let mut stmt = tx.prepare_cached("SELECT chunk_id, vid FROM chunks WHERE doc_uri = ?1")?;
+        stmt.query_map([&doc.uri], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    tx.execute(
+        "INSERT INTO documents (uri, source_id, title, format, language, content_hash, pipeline, citable, chunk_count, indexed_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT(uri) DO UPDATE SET source_id = excluded.source_id, title = excluded.title, format = excluded.format, \
+         language = excluded.language, content_hash = excluded.content_hash, pipeline = excluded.pipeline, \
+         citable = excluded.citable, chunk_count = excluded.chunk_count, indexed_at = excluded.indexed_at",
+        params![
+            doc.uri,
+            doc.source_id,
+            doc.title,
+            doc.format,
+            doc.language,
+            doc.content_hash.to_hex(),
+            doc.pipeline,
+            doc.citable,
+            chunks.len() as i64,
+            now()
+        ],
+    )?;
+    let mut seen = HashSet::new();
+    for (ordinal, chunk) in chunks.iter().enumerate() {
+        if !seen.insert(chunk.chunk_id.as_str()) {
+            return Err(Error::InvalidInput(format!(
+                "duplicate chunk id {} in {}",
+                chunk.chunk_id, doc.uri
+            )));
+        }
+        let hash = chunk.content_hash.to_hex();
+        if let Some(v) = &chunk.vector {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO embeddings (content_hash, vector) VALUES (?1, ?2)",
+            )?
+            .execute(params![hash, vector_to_blob(v)])?;
+        }
+        let path = json(&chunk.heading_path)?;
+        let locator = json(&chunk.locator)?;
+        if let Some(vid) = existing.remove(&chunk.chunk_id) {
+            tx.prepare_cached(
+                "UPDATE chunks SET ordinal = ?1, heading_path = ?2, locator = ?3 WHERE vid = ?4",
+            )?
+            .execute(params![ordinal as i64, path, locator, vid as i64])?;
+            continue;
+        }
+        tx.prepare_cached(
+            "INSERT INTO chunks (chunk_id, doc_uri, ordinal, content_hash, heading_path, text, locator) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![chunk.chunk_id, doc.uri, ordinal as i64, hash, path, chunk.text, locator])?;
+        let vid = tx.last_insert_rowid() as u64;
+        let vector = match &chunk.vector {
+            Some(v) => v.clone(),
+            None => {
+                let blob: Option<Vec<u8>> = tx
+                    .prepare_cached("SELECT vector FROM embeddings WHERE content_hash = ?1")?
+                    .query_row([&hash], |r| r.get(0))
+                    .optional()?;
+                let blob = blob.ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "chunk {} has no vector and none is cached",
+                        chunk.chunk_id
+                    ))
+                })?;
+                blob_to_vector(&blob)?
+            }
+        };
+        outcome.added.push((vid, vector));
+    }
+    for (_, vid) in existing {
+        tx.prepare_cached("DELETE FROM chunks WHERE vid = ?1")?
+            .execute([vid as i64])?;
+        outcome.removed.push(vid);
+    }
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! Approximate nearest-neighbour search over unit vectors.
+//!
+//! [`VectorIndex`] is the extension point. [`HnswIndex`] (hnsw_rs) is the real
+//! one; [`ExactIndex`] scans every vector and is the oracle HNSW recall is
+//! measured against (and a fine choice below a few thousand chunks).
+//!
+//! hnsw_rs cannot delete. Ids are never reused (the store hands out a new id
+//! per chunk version), removed ids are filtered out at search time by the
+//! caller's `accept` predicate, and the knowledge base rebuilds the graph when
+//! tombstones pile up.
+
+use crate::{Error, Result};
+use hnsw_rs::api::AnnT;
+use hnsw_rs::hnswio::HnswIo;
+use hnsw_rs::prelude::{Distance, Hnsw};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+/// A point: its id and its unit vector.
+pub type Point = (u64, Vec<f32>);
+
+/// Nearest-neighbour search over unit vectors, by cosine similarity.
+pub trait VectorIndex: Send + Sync {
+    /// Adds points; ids must be new.
+    fn insert(&self, points: &[Point]);
+    /// Up to `k` accepted ids with their cosine similarity, best first. `ef`
+    /// is the search breadth (ignored by exact search).
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u64) -> bool,
+    ) -> Vec<(u64, f32)>;
+    /// Points inserted, removed ones included.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Persists the index under `root` as complete up to id `watermark`.
+    /// Indexes rebuilt from the store on open keep the default no-op.
+    fn save(&self, _root: &Path, _watermark: u64, _model_id: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// `1 − cos` for unit vectors, clamped to `[0, 2]`. hnsw_rs' own `DistDot`
+/// asserts on rounding error (a query equal to a stored vector), this does not.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CosineDistance;
+
+impl Distance<f32> for CosineDistance {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        (1.0 - crate::embed::dot(a, b)).clamp(0.0, 2.0)
+    }
+}
+
+/// HNSW graph parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HnswOptions {
+    /// Links per node (M).
+    pub m: usize,
+    pub ef_construction: usize,
+    /// Default search breadth.
+    pub ef_search: usize,
+}
+
+impl Default for HnswOptions {
+    fn default() -> Self {
+        Self {
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+        }
+    }
+}
+
+impl HnswOptions {
+    pub fn validate(&self) -> Result<()> {
+        if !(2..=255).contains(&self.m) || self.ef_construction == 0 || self.ef_search == 0 {
+            return Err(Error::InvalidInput(
+                "index.hnsw: m must be 2..=255 and ef_construction, ef_search at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+const MAX_LAYERS: usize = 16;
+const BASENAME: &str = "vectors";
+
+/// hnsw_rs behind [`VectorIndex`], with crash-safe snapshots.
+pub struct HnswIndex {
+    graph: Hnsw<'static, f32, CosineDistance>,
+}
+
+impl std::fmt::Debug for HnswIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HnswIndex")
+            .field("points", &self.len())
+            .finish()
+    }
+}
+
+impl HnswIndex {
+    pub fn new(options: &HnswOptions, capacity: usize) -> Self {
+        Self {
+            graph: Hnsw::new(
+                options.m,
+                capacity.max(1024),
+                MAX_LAYERS,
+                options.ef_construction,
+                CosineDistance,
+            ),
+        }
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn insert(&self, points: &[Point]) {
+        if points.len() >= 64 {
+            let refs: Vec<(&[f32], usize)> = points
+                .iter()
+                .map(|(id, v)| (v.as_slice(), *id as usize))
+                .collect();
+            self.graph.parallel_insert_slice(&refs);
+        } else {
+            for (id, v) in points {
+                self.graph.insert_slice((v, *id as usize));
+            }
+        }
+    }
+
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u64) -> bool,
+    ) -> Vec<(u64, f32)> {
+        if k == 0 {
+            return Vec::new();
+        }
+        let filter = |id: &usize| accept(*id as u64);
+        self.graph
+            .search_filter(query, k, ef.max(k), Some(&filter))
+            .into_iter()
+            .map(|n| (n.d_id as u64, 1.0 - n.distance))
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.graph.get_nb_point()
+    }
+
+    fn save(&self, root: &Path, watermark: u64, model_id: &str) -> Result<()> {
+        save_snapshot(self, root, watermark, model_id)
+    }
+}
+
+/// Brute-force cosine search: exact, `O(n·d)` per query.
+#[derive(Debug, Default)]
+pub struct ExactIndex {
+    points: RwLock<Vec<Point>>,
+}
+
+impl VectorIndex for ExactIndex {
+    fn insert(&self, points: &[Point]) {
+        if let Ok(mut all) = self.points.write() {
+            all.extend_from_slice(points);
+        }
+    }
+
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        _ef: usize,
+        accept: &dyn Fn(u64) -> bool,
+    ) -> Vec<(u64, f32)> {
+        let Ok(all) = self.points.read() else {
+            return Vec::new();
+        };
+        let mut scored: Vec<(u64, f32)> = all
+            .iter()
+            .filter(|(id, _)| accept(*id))
+            .map(|(id, v)| (*id, crate::embed::dot(query, v)))
+            .collect();
+        let by_score = |a: &(u64, f32), b: &(u64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if scored.len() > k {
+            scored.select_nth_unstable_by(k, by_score);
+            scored.truncate(k);
+        }
+        scored.sort_by(by_score);
+        scored
+    }
+
+    fn len(&self) -> usize {
+        self.points.read().map_or(0, |p| p.len())
+    }
+}
+
+/// What a snapshot holds, written last so a half-written snapshot is ignored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    format: u32,
+    basename: String,
+    /// Every point with an id ≤ watermark is in the snapshot.
+    watermark: u64,
+    points: usize,
+    model_id: String,
+    /// File name → BLAKE3 hex of its bytes.
+    files: BTreeMap<String, String>,
+}
+
+fn file_hash(path: &Path) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_reader(std::fs::File::open(path).map_err(|e| Error::io(path, e))?)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Writes a snapshot of `index` into `root/snap-<watermark>-<n>/` and then
+/// points `root/CURRENT` at it (atomic rename), removing older snapshots.
+pub fn save_snapshot(index: &HnswIndex, root: &Path, watermark: u64, model_id: &str) -> Result<()> {
+    std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+    let name = format!("snap-{watermark}-{}", index.len());
+    let tmp = root.join(format!("{name}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let basename = index
+        .graph
+        .file_dump(&tmp, BASENAME)
+        .map_err(|e| Error::Corrupt {
+            what: "vector snapshot".into(),
+            reason: format!("dump failed: {e}"),
+        })?;
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(&tmp).map_err(|e| Error::io(&tmp, e))? {
+        let path = entry.map_err(|e| Error::io(&tmp, e))?.path();
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&path, e))?;
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.insert(file_name, file_hash(&path)?);
+    }
+    let manifest = Manifest {
+        format: 1,
+        basename,
+        watermark,
+        points: index.len(),
+        model_id: model_id.to_owned(),
+        files,
+    };
+    let manifest_path = tmp.join("manifest.json");
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Corrupt {
+        what: "vector manifest".into(),
+        reason: e.to_string(),
+    })?;
+    write_synced(&manifest_path, &json)?;
+    sync_dir(&tmp)?;
+    let dir = root.join(&name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+    let current_tmp = root.join("CURRENT.tmp");
+    write_synced(&current_tmp, name.as_bytes())?;
+    std::fs::rename(&current_tmp, root.join("CURRENT")).map_err(|e| Error::io(root, e))?;
+    sync_dir(root)?;
+    for entry in std::fs::read_dir(root)
+        .map_err(|e| Error::io(root, e))?
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n != name.as_str()) {
+            // Old snapshots are garbage once CURRENT moved; failing to delete
+            // one wastes disk but loses nothing.
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+    Ok(())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+fn load_graph(
+    io: &'static mut HnswIo,
+) -> std::result::Result<Hnsw<'static, f32, CosineDistance>, String> {
+    io.load_hnsw::<f32, CosineDistance>()
+        .map_err(|e| e.to_string())
+}
+
+/// A loaded snapshot: the index and the watermark it is complete up to.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub index: HnswIndex,
+    pub watermark: u64,
+}
+
+/// Loads the snapshot `root/CURRENT` points at. `Ok(None)` when there is none;
+/// an error when it exists but is damaged or from another model (the caller
+/// rebuilds from the store).
+pub fn load_snapshot(root: &Path, model_id: &str) -> Result<Option<Snapshot>> {
+    let current = root.join("CURRENT");
+    let name = match std::fs::read_to_string(&current) {
+        Ok(n) => n.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&current, e)),
+    };
+    let dir: PathBuf = root.join(&name);
+    let corrupt = |reason: String| Error::Corrupt {
+        what: format!("vector snapshot {}", dir.display()),
+        reason,
+    };
+    let manifest_path = dir.join("manifest.json");
+    let bytes = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    if manifest.model_id != model_id {
+        return Err(corrupt(format!("built with model {}", manifest.model_id)));
+    }
+    for (file, want) in &manifest.files {
+        if &file_hash(&dir.join(file))? != want {
+            return Err(corrupt(format!("{file} does not match its checksum")));
+        }
+    }
+    // The loaded graph borrows its `HnswIo` for its whole life (the lifetime
+    // exists for mmap, which we do not use). Leaking the small reader once per
+    // load gives the `'static` graph the knowledge base keeps.
+    let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&dir, &manifest.basename)));
+    // hnsw_rs asserts on malformed dumps; checksums make that unlikely, and
+    // catching the panic turns the rest into a rebuild instead of a crash.
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let io = io;
+        load_graph(io)
+    }))
+    .map_err(|_| corrupt("reader panicked".into()))?
+    .map_err(corrupt)?;
+    if loaded.get_nb_point() != manifest.points {
+        return Err(corrupt(format!(
+            "{} points, manifest says {}",
+            loaded.get_nb_point(),
+            manifest.points
+        )));
+    }
+    Ok(Some(Snapshot {
+        index: HnswIndex { graph: loaded },
+        watermark: manifest.watermark,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::normalize;
+
+    fn random_points(n: usize, dims: usize, seed: u64) -> Vec<Point> {
+        let mut state = seed;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 10_000) as f32 / 5_000.0 - 1.0
+        };
+        (0..n as u64)
+            .map(|id| {
+                let mut v: Vec<f32> = (0..dims).map(|_| next()).collect();
+                normalize(&mut v);
+                (id + 1, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hnsw_matches_exact_search_on_random_vectors() {
+        let points = random_points(2_000, 32, 7);
+        let hnsw = HnswIndex::new(&HnswOptions::default(), points.len());
+        let exact = ExactIndex::default();
+        hnsw.insert(&points);
+        exact.insert(&points);
+        let queries = random_points(50, 32, 99);
+        let mut hits = 0;
+        for (_, q) in &queries {
+            let truth: Vec<u64> = exact
+                .search(q, 10, 0, &|_| true)
+                .iter()
+                .map(|h| h.0)
+                .collect();
+            let got = hnsw.search(q, 10, 128, &|_| true);
+            hits += got.iter().filter(|h| truth.contains(&h.0)).count();
+        }
+        let recall = hits as f64 / (queries.len() * 10) as f64;
+        assert!(recall >= 0.9, "recall@10 = {recall}");
+    }
+
+    #[test]
+    fn filter_hides_removed_ids_and_self_query_is_safe() {
+        let points = random_points(300, 16, 3);
+        let hnsw = HnswIndex::new(&HnswOptions::default(), 300);
+        hnsw.insert(&points);
+        let (id, v) = &points[10];
+        let top = hnsw.search(v, 1, 64, &|_| true);
+        assert_eq!(top[0].0, *id);
+        assert!((top[0].1 - 1.0).abs() < 1e-4);
+        let without = hnsw.search(v, 5, 64, &|x| x != *id);
+        assert!(without.iter().all(|h| h.0 != *id));
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_detects_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let points = random_points(500, 16, 5);
+        let hnsw = HnswIndex::new(&HnswOptions::default(), 500);
+        hnsw.insert(&points);
+        save_snapshot(&hnsw, dir.path(), 500, "m").unwrap();
+        let snap = load_snapshot(dir.path(), "m").unwrap().unwrap();
+        assert_eq!(snap.watermark, 500);
+        assert_eq!(snap.index.len(), 500);
+        let q = &points[42].1;
+        assert_eq!(snap.index.search(q, 1, 64, &|_| true)[0].0, points[42].0);
+        assert!(load_snapshot(dir.path(), "other-model").is_err());
+
+        // Save again (a new snapshot replaces the old), then damage the data file.
+        save_snapshot(&snap.index, dir.path(), 501, "m").unwrap();
+        let current = std::fs::read_to_string(dir.path().join("CURRENT")).unwrap();
+        let snap_dir = dir.path().join(current.trim());
+        let data = std::fs::read_dir(&snap_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".hnsw.data"))
+            .unwrap();
+        let mut bytes = std::fs::read(&data).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xFF;
+        std::fs::write(&data, bytes).unwrap();
+        assert!(matches!(
+            load_snapshot(dir.path(), "m"),
+            Err(Error::Corrupt { .. })
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn no_snapshot_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load_snapshot(dir.path(), "m").unwrap().is_none());
+    }
+}

@@ -1,0 +1,279 @@
+//! Integration tests of the knowledge base: persistence, deletion, crash
+//! recovery, compaction, and the real embedding model.
+
+use quarry_formats::Locator;
+use quarry_index::{
+    ContentHash, DocumentMeta, Embedder, Error, HashEmbedder, IndexOptions, KnowledgeBase,
+    ModelOptions, NewChunk, OnnxEmbedder, VectorBackend, WriteOp,
+};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn embedder() -> Arc<dyn Embedder> {
+    Arc::new(HashEmbedder::new(64))
+}
+
+fn doc(uri: &str, texts: &[&str], e: &dyn Embedder) -> WriteOp {
+    let chunks = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| NewChunk {
+            chunk_id: format!("{uri}#{i}:{}", ContentHash::of(t.as_bytes())),
+            content_hash: ContentHash::of(t.as_bytes()),
+            heading_path: vec!["Help".into()],
+            text: (*t).into(),
+            locator: Locator::Lines {
+                start: i as u32 + 1,
+                end: i as u32 + 1,
+            },
+            vector: Some(e.embed_passages(&[t]).unwrap().remove(0)),
+        })
+        .collect();
+    WriteOp::Upsert {
+        doc: DocumentMeta {
+            uri: uri.into(),
+            source_id: "test".into(),
+            title: Some(uri.into()),
+            format: "text".into(),
+            language: None,
+            content_hash: ContentHash::of(texts.join("\n").as_bytes()),
+            pipeline: "p1".into(),
+            citable: true,
+        },
+        chunks,
+    }
+}
+
+fn top_uris(kb: &KnowledgeBase, query: &str, k: usize) -> Vec<String> {
+    let q = kb.embedder().embed_query(query).unwrap();
+    kb.search(&q, k, None)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.chunk.doc_uri)
+        .collect()
+}
+
+fn small_options() -> IndexOptions {
+    IndexOptions {
+        compact_min: 2,
+        compact_ratio: 0.5,
+        snapshot_every: 1_000_000,
+        ..IndexOptions::default()
+    }
+}
+
+#[test]
+fn commit_search_delete_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = embedder();
+    {
+        let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+        kb.commit(&[
+            doc(
+                "a",
+                &["reset your password from the login page"],
+                e.as_ref(),
+            ),
+            doc(
+                "b",
+                &[
+                    "invoices are emailed monthly",
+                    "change billing address in settings",
+                ],
+                e.as_ref(),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(top_uris(&kb, "password reset", 1), ["a"]);
+        kb.flush().unwrap();
+    }
+    let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+    assert_eq!(kb.stats().unwrap().store.chunks, 3);
+    assert_eq!(top_uris(&kb, "password reset", 1), ["a"]);
+    kb.commit(&[WriteOp::Delete { uri: "a".into() }]).unwrap();
+    assert!(!top_uris(&kb, "password reset", 10).contains(&"a".to_string()));
+    assert!(kb.document("a").unwrap().is_none());
+}
+
+#[test]
+fn unflushed_commits_are_replayed_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = embedder();
+    {
+        let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+        kb.commit(&[doc("a", &["alpha topic text"], e.as_ref())])
+            .unwrap();
+        kb.flush().unwrap();
+        kb.commit(&[doc("b", &["bravo subject words"], e.as_ref())])
+            .unwrap();
+        // Dropped without flush: the snapshot only has "a".
+    }
+    let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+    assert_eq!(top_uris(&kb, "bravo subject", 1), ["b"]);
+    assert_eq!(kb.stats().unwrap().vector_points, 2);
+}
+
+#[test]
+fn a_damaged_snapshot_is_rebuilt_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = embedder();
+    {
+        let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+        kb.commit(&[
+            doc("a", &["alpha topic text"], e.as_ref()),
+            doc("b", &["bravo words"], e.as_ref()),
+        ])
+        .unwrap();
+        kb.flush().unwrap();
+    }
+    let vectors = dir.path().join("vectors");
+    let current = std::fs::read_to_string(vectors.join("CURRENT")).unwrap();
+    for f in std::fs::read_dir(vectors.join(current.trim()))
+        .unwrap()
+        .flatten()
+    {
+        if f.path().to_string_lossy().ends_with(".hnsw.graph") {
+            std::fs::write(f.path(), b"garbage").unwrap();
+        }
+    }
+    let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+    assert_eq!(top_uris(&kb, "alpha topic", 1), ["a"]);
+    assert_eq!(kb.stats().unwrap().vector_points, 2);
+}
+
+#[test]
+fn editing_keeps_unchanged_chunks_and_compaction_drops_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = embedder();
+    let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+    kb.commit(&[doc("a", &["one fish", "two fish", "red fish"], e.as_ref())])
+        .unwrap();
+    // Same first two chunks, third replaced: one new point, one tombstone.
+    kb.commit(&[doc("a", &["one fish", "two fish", "blue fish"], e.as_ref())])
+        .unwrap();
+    let stats = kb.stats().unwrap();
+    assert_eq!(
+        (stats.store.chunks, stats.vector_points, stats.tombstones),
+        (3, 4, 1)
+    );
+    assert!(
+        kb.search(&e.embed_query("red fish").unwrap(), 10, None)
+            .unwrap()
+            .iter()
+            .all(|h| h.chunk.text != "red fish")
+    );
+    // Replacing everything crosses the compaction threshold.
+    kb.commit(&[doc("a", &["green eggs", "and ham"], e.as_ref())])
+        .unwrap();
+    let stats = kb.stats().unwrap();
+    assert_eq!(
+        (stats.store.chunks, stats.vector_points, stats.tombstones),
+        (2, 2, 0)
+    );
+    assert_eq!(
+        stats.store.embeddings, 2,
+        "unused cached vectors are pruned on compaction"
+    );
+}
+
+#[test]
+fn cached_embeddings_are_found_and_chunks_without_vectors_use_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = embedder();
+    let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+    kb.commit(&[doc("a", &["shared paragraph"], e.as_ref())])
+        .unwrap();
+    let h = ContentHash::of(b"shared paragraph");
+    assert!(kb.cached_embeddings(&[h]).unwrap().contains_key(&h));
+    let WriteOp::Upsert {
+        doc: meta,
+        mut chunks,
+    } = doc("b", &["shared paragraph"], e.as_ref())
+    else {
+        unreachable!()
+    };
+    chunks[0].vector = None;
+    kb.commit(&[WriteOp::Upsert { doc: meta, chunks }]).unwrap();
+    assert_eq!(kb.stats().unwrap().store.chunks, 2);
+}
+
+#[test]
+fn wrong_model_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    KnowledgeBase::open(dir.path(), Arc::new(HashEmbedder::new(64)), small_options()).unwrap();
+    let err = KnowledgeBase::open(dir.path(), Arc::new(HashEmbedder::new(32)), small_options())
+        .unwrap_err();
+    assert!(matches!(err, Error::ModelMismatch { .. }), "{err}");
+}
+
+#[test]
+fn exact_backend_agrees_with_hnsw_on_the_top_hit() {
+    let e = embedder();
+    let texts: Vec<String> = (0..300)
+        .map(|i| format!("topic number {i} about item{i} and thing{}", i % 7))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut results = Vec::new();
+    for backend in [VectorBackend::Exact, VectorBackend::Hnsw] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = IndexOptions {
+            backend,
+            ..small_options()
+        };
+        let kb = KnowledgeBase::open(dir.path(), e.clone(), opts).unwrap();
+        kb.commit(&[doc("many", &refs, e.as_ref())]).unwrap();
+        let q = e.embed_query("item123 topic").unwrap();
+        results.push(kb.search(&q, 1, Some(128)).unwrap()[0].chunk.text.clone());
+    }
+    assert_eq!(results[0], results[1]);
+    assert!(results[0].contains("item123"));
+}
+
+fn model_options() -> ModelOptions {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models");
+    let options = ModelOptions {
+        dir: root.join("all-MiniLM-L6-v2"),
+        runtime: root.join("onnxruntime/libonnxruntime.so.1.24.4"),
+        sessions: 1,
+        ..ModelOptions::default()
+    };
+    assert!(
+        options.dir.join("model.onnx").is_file(),
+        "model files missing: run scripts/fetch-models.sh first"
+    );
+    options
+}
+
+#[test]
+fn real_model_embeds_meaningfully() {
+    let e = OnnxEmbedder::load(model_options()).unwrap();
+    assert_eq!(e.dimensions(), 384);
+    let q = e.embed_query("How do I reset my password?").unwrap();
+    let p = e
+        .embed_passages(&[
+            "To change a forgotten password, click 'Forgot password' on the sign-in page.",
+            "Our office is closed on public holidays.",
+        ])
+        .unwrap();
+    let sim = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!((sim(&q, &q) - 1.0).abs() < 1e-4);
+    assert!(
+        sim(&q, &p[0]) > sim(&q, &p[1]) + 0.2,
+        "{} vs {}",
+        sim(&q, &p[0]),
+        sim(&q, &p[1])
+    );
+    // Token counting uses the model's WordPiece vocabulary.
+    assert_eq!(
+        e.count_tokens("unbelievable"),
+        e.tokenize("unbelievable").len()
+    );
+    assert!(e.count_tokens("internationalization") > 1);
+    // Batching does not change vectors.
+    let single = e
+        .embed_passages(&["Our office is closed on public holidays."])
+        .unwrap();
+    assert!(sim(&single[0], &p[1]) > 0.9999);
+}
