@@ -1,1 +1,29 @@
+//! The write path: sources, the chunker, and the ingest pipeline.
+//!
+//! Main types: [`Source`] (where documents come from; [`FileSource`] walks
+//! folders), [`Chunker`] (section-aware, token-budgeted with the model's own
+//! tokenizer), [`Pipeline`] (parse in parallel → embed in batches → one
+//! writer) and the [`IngestReport`] it returns.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use quarry_formats::Registry;
+//! use quarry_index::{HashEmbedder, IndexOptions, KnowledgeBase};
+//! use quarry_ingest::{FileSource, IngestOptions, NoProgress, Pipeline};
+//!
+//! let kb = Arc::new(KnowledgeBase::open("data".as_ref(), Arc::new(HashEmbedder::new(64)), IndexOptions::default())?);
+//! let pipeline = Pipeline::new(kb, Arc::new(Registry::default()), IngestOptions::default());
+//! let report = pipeline.run(&FileSource::new("docs".as_ref())?, &NoProgress)?;
+//! println!("{} indexed, {} failed", report.indexed, report.failed.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+pub mod chunk;
+mod error;
+pub mod pipeline;
+pub mod source;
+
+pub use chunk::{Chunk, ChunkOptions, Chunker};
+pub use error::{Error, Result};
+pub use pipeline::{Failure, IngestOptions, IngestReport, NoProgress, Outcome, Pipeline, Progress};
+pub use source::{FileSource, ItemRef, RawItem, Source, file_uri};

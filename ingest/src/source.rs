@@ -1,0 +1,169 @@
+//! Where documents come from. [`Source`] is the extension point; the crawler
+//! and pushed articles plug in here later. [`FileSource`] walks files and
+//! folders.
+
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// One item a source can fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRef {
+    /// Stable identity of the document (`file:///abs/path`).
+    pub uri: String,
+    /// Human-readable name for reports (a relative path).
+    pub name: String,
+    pub size: u64,
+}
+
+/// An item's bytes.
+#[derive(Debug, Clone)]
+pub struct RawItem {
+    pub item: ItemRef,
+    pub bytes: Vec<u8>,
+    pub media_type: Option<String>,
+}
+
+/// A collection of documents that is synced as a whole.
+pub trait Source: Send + Sync {
+    /// Stable id; documents remember which source brought them in.
+    fn id(&self) -> &str;
+    /// Everything the source holds now.
+    fn scan(&self) -> Result<Vec<ItemRef>>;
+    fn fetch(&self, item: &ItemRef) -> Result<RawItem>;
+    /// True when `scan` lists everything, so documents it no longer lists
+    /// were removed at the source and must leave the index.
+    fn is_complete(&self) -> bool {
+        true
+    }
+}
+
+/// A file or a folder (recursive; hidden files and folders skipped).
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    root: PathBuf,
+    id: String,
+    max_bytes: u64,
+}
+
+/// `file://` URI of an absolute path.
+pub fn file_uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+impl FileSource {
+    /// `root` is made absolute; the source id is its `file://` URI.
+    pub fn new(root: &Path) -> Result<Self> {
+        let root = std::fs::canonicalize(root)
+            .map_err(|e| Error::Source(format!("{}: {e}", root.display())))?;
+        Ok(Self {
+            id: file_uri(&root),
+            root,
+            max_bytes: 64 * 1024 * 1024,
+        })
+    }
+
+    /// Files above this size are reported, not read.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+fn is_hidden(entry: &walkdir::DirEntry) -> bool {
+    entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.')
+}
+
+impl Source for FileSource {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn scan(&self) -> Result<Vec<ItemRef>> {
+        let base = if self.root.is_file() {
+            self.root.parent().unwrap_or(&self.root).to_owned()
+        } else {
+            self.root.clone()
+        };
+        let mut items = Vec::new();
+        for entry in walkdir::WalkDir::new(&self.root)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| !is_hidden(e))
+        {
+            let entry = entry
+                .map_err(|e| Error::Source(format!("walking {}: {e}", self.root.display())))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let path = entry.path();
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            items.push(ItemRef {
+                uri: file_uri(path),
+                name: path
+                    .strip_prefix(&base)
+                    .unwrap_or(path)
+                    .display()
+                    .to_string(),
+                size,
+            });
+        }
+        Ok(items)
+    }
+
+    fn fetch(&self, item: &ItemRef) -> Result<RawItem> {
+        let path = Path::new(item.uri.strip_prefix("file://").unwrap_or(&item.uri));
+        if item.size > self.max_bytes {
+            return Err(Error::Document(format!(
+                "too large: {} bytes exceeds the limit of {} bytes",
+                item.size, self.max_bytes
+            )));
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::Document(format!("cannot read: {e}")))?;
+        Ok(RawItem {
+            item: item.clone(),
+            bytes,
+            media_type: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_recursively_skipping_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sub/.git")).unwrap();
+        std::fs::write(dir.path().join("a.md"), "# A").unwrap();
+        std::fs::write(dir.path().join("sub/b.txt"), "b").unwrap();
+        std::fs::write(dir.path().join("sub/.git/config"), "x").unwrap();
+        std::fs::write(dir.path().join(".hidden"), "x").unwrap();
+        let src = FileSource::new(dir.path()).unwrap();
+        let names: Vec<_> = src.scan().unwrap().into_iter().map(|i| i.name).collect();
+        assert_eq!(names, ["a.md", "sub/b.txt"]);
+    }
+
+    #[test]
+    fn a_single_file_is_a_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("one.txt");
+        std::fs::write(&file, "hello").unwrap();
+        let src = FileSource::new(&file).unwrap();
+        let items = src.scan().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].name, "one.txt");
+        assert_eq!(src.fetch(&items[0]).unwrap().bytes, b"hello");
+    }
+
+    #[test]
+    fn missing_root_is_an_error() {
+        assert!(FileSource::new(Path::new("/nonexistent/quarry")).is_err());
+    }
+}

@@ -1,0 +1,270 @@
+//! Integration tests of the write path: chunker invariants (property tests)
+//! and the pipeline over real files, with the model-free hashing embedder.
+
+use proptest::prelude::*;
+use quarry_formats::{Document, Locator, Mark, Registry, Section};
+use quarry_index::{Embedder, HashEmbedder, IndexOptions, KnowledgeBase};
+use quarry_ingest::{ChunkOptions, Chunker, FileSource, IngestOptions, NoProgress, Pipeline};
+use std::path::Path;
+use std::sync::Arc;
+
+fn section_strategy() -> impl Strategy<Value = Section> {
+    let word = prop::sample::select(vec![
+        "alpha",
+        "beta",
+        "gamma",
+        "delta.",
+        "epsilon,",
+        "zeta?",
+        "eta!",
+        "internationalisation",
+        "x",
+        "42",
+        "über",
+        "naïve",
+        "a-b-c",
+        "(paren)",
+    ]);
+    let sep = prop::sample::select(vec![" ", " ", " ", " ", "\n", "\n\n", "  ", "\t"]);
+    prop::collection::vec((word, sep), 1..400).prop_map(|parts| {
+        let text: String = parts
+            .into_iter()
+            .flat_map(|(w, s)| [w, s])
+            .collect::<String>()
+            .trim()
+            .to_owned();
+        let mut s = Section::new(
+            vec!["Head".into()],
+            text.clone(),
+            Locator::Lines { start: 1, end: 1 },
+        );
+        // A mark per line, so chunk locators are line ranges.
+        let mut offset = 0;
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            s.marks.push(Mark {
+                offset,
+                locator: Locator::Lines {
+                    start: i as u32 + 1,
+                    end: i as u32 + 1,
+                },
+            });
+            offset += line.len();
+        }
+        s
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn chunker_invariants(section in section_strategy(), target in 8usize..120, overlap in 0usize..20) {
+        let e = HashEmbedder::new(16);
+        let chunker = Chunker::new(ChunkOptions { target_tokens: target, overlap_tokens: overlap }, &e);
+        let doc = Document { title: Some("T".into()), format: "text".into(), language: None, sections: vec![section.clone()] };
+        let chunks = chunker.chunk(&doc);
+        let text = &section.text;
+        let mut covered = vec![false; text.len()];
+        for c in &chunks {
+            // Spans lie inside the section and are the chunk's text.
+            prop_assert!(c.span.end <= text.len() && c.span.start < c.span.end);
+            prop_assert_eq!(&text[c.span.clone()], c.text.as_str());
+            // Size limit, measured with the embedder's tokenizer.
+            prop_assert!(e.count_tokens(&c.text) <= target.max(8), "{} tokens > {}", e.count_tokens(&c.text), target);
+            prop_assert!(c.tokens + 2 <= e.max_tokens());
+            // Citations point inside the source.
+            prop_assert_eq!(&c.locator, &section.locate(c.span.start, c.span.end));
+            prop_assert!(c.embed_text.ends_with(&c.text) && c.embed_text.starts_with("T › Head"));
+            covered[c.span.clone()].iter_mut().for_each(|b| *b = true);
+        }
+        // Every character of the section lands in some chunk.
+        for (i, ch) in text.char_indices() {
+            prop_assert!(ch.is_whitespace() || covered[i], "byte {} ({:?}) not in any chunk", i, ch);
+        }
+        // Chunks are in order and make progress.
+        for pair in chunks.windows(2) {
+            prop_assert!(pair[1].span.start > pair[0].span.start);
+        }
+    }
+}
+
+fn write(dir: &Path, name: &str, content: &[u8]) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+fn pipeline(data: &Path) -> Pipeline {
+    let kb = KnowledgeBase::open(
+        data,
+        Arc::new(HashEmbedder::new(64)),
+        IndexOptions::default(),
+    )
+    .unwrap();
+    Pipeline::new(
+        Arc::new(kb),
+        Arc::new(Registry::default()),
+        IngestOptions::default(),
+    )
+}
+
+fn sample(dir: &Path) {
+    let body: String = (0..60)
+        .map(|i| format!("Paragraph {i} explains configuration option number {i}.\n\n"))
+        .collect();
+    write(
+        dir,
+        "guide.md",
+        format!("# Guide\n\n## Options\n\n{body}").as_bytes(),
+    );
+    write(
+        dir,
+        "faq.html",
+        b"<html><head><title>FAQ</title></head><body><h1>FAQ</h1><h2 id=\"refund\">Refunds</h2><p>Refunds take five days.</p></body></html>",
+    );
+    write(
+        dir,
+        "sub/notes.txt",
+        b"Shared boilerplate paragraph about the company.\n\nNotes text.",
+    );
+    write(
+        dir,
+        "sub/more.txt",
+        b"Shared boilerplate paragraph about the company.\n\nMore text here.",
+    );
+    write(dir, "broken.md", b"\x00\x01\x02 binary junk");
+    write(dir, "picture.png", b"\x89PNG\r\n\x1a\n\x00\x00");
+}
+
+#[test]
+fn folder_ingest_reports_failures_and_resyncs_incrementally() {
+    let docs = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    sample(docs.path());
+    let source = FileSource::new(docs.path()).unwrap();
+
+    let report = pipeline(data.path()).run(&source, &NoProgress).unwrap();
+    assert_eq!(report.documents, 6);
+    assert_eq!(report.indexed, 4, "{report:#?}");
+    let mut failed: Vec<_> = report
+        .failed
+        .iter()
+        .map(|f| (f.name.as_str(), f.reason.as_str()))
+        .collect();
+    failed.sort();
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[0].0, "broken.md");
+    assert!(failed[0].1.contains("binary content"), "{}", failed[0].1);
+    assert_eq!(failed[1].0, "picture.png");
+    assert!(
+        failed[1].1.starts_with("unsupported format (.png)"),
+        "{}",
+        failed[1].1
+    );
+    // Every chunk's text is distinct (titles differ), so each was embedded once.
+    assert_eq!((report.embedded, report.reused), (report.chunks, 0));
+    assert!(report.chunks > 5);
+
+    // Nothing changed: nothing is parsed or embedded again.
+    let again = pipeline(data.path()).run(&source, &NoProgress).unwrap();
+    assert_eq!(
+        (again.indexed, again.unchanged, again.embedded),
+        (0, 4, 0),
+        "{again:#?}"
+    );
+
+    // Edit one paragraph of the guide, delete the FAQ.
+    let body: String = (0..60)
+        .map(|i| {
+            if i == 30 {
+                "Paragraph 30 was rewritten to say something new.\n\n".to_string()
+            } else {
+                format!("Paragraph {i} explains configuration option number {i}.\n\n")
+            }
+        })
+        .collect();
+    write(
+        docs.path(),
+        "guide.md",
+        format!("# Guide\n\n## Options\n\n{body}").as_bytes(),
+    );
+    std::fs::remove_file(docs.path().join("faq.html")).unwrap();
+    let edit = pipeline(data.path()).run(&source, &NoProgress).unwrap();
+    assert_eq!(
+        (edit.indexed, edit.unchanged, edit.removed),
+        (1, 2, 1),
+        "{edit:#?}"
+    );
+    assert!(
+        edit.embedded >= 1 && edit.embedded < edit.chunks,
+        "only changed chunks re-embed: {edit:#?}"
+    );
+
+    let kb = KnowledgeBase::open(
+        data.path(),
+        Arc::new(HashEmbedder::new(64)),
+        IndexOptions::default(),
+    )
+    .unwrap();
+    let q = kb.embedder().embed_query("refunds take five days").unwrap();
+    assert!(
+        kb.search(&q, 10, None)
+            .unwrap()
+            .iter()
+            .all(|h| !h.chunk.doc_uri.ends_with("faq.html"))
+    );
+    let q = kb
+        .embedder()
+        .embed_query("rewritten to say something new")
+        .unwrap();
+    let top = &kb.search(&q, 1, None).unwrap()[0].chunk;
+    assert!(top.text.contains("rewritten"), "{top:?}");
+    assert!(matches!(top.locator, Locator::Lines { .. }));
+    assert_eq!(
+        top.heading_path,
+        vec!["Guide".to_string(), "Options".to_string()]
+    );
+}
+
+#[test]
+fn identical_text_across_documents_is_embedded_once() {
+    let docs = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        write(
+            docs.path(),
+            &format!("copy{i}.txt"),
+            b"The very same sentence in every file.",
+        );
+    }
+    let report = pipeline(data.path())
+        .run(&FileSource::new(docs.path()).unwrap(), &NoProgress)
+        .unwrap();
+    assert_eq!(report.indexed, 20);
+    assert_eq!(report.chunks, 20);
+    // The embedded text starts with the title (here the file name), so these differ.
+    assert_eq!(report.embedded, 20);
+
+    let data2 = tempfile::tempdir().unwrap();
+    let docs2 = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        write(
+            &docs2.path().join(format!("d{i}")),
+            "page.txt",
+            b"The very same sentence in every file.",
+        );
+    }
+    let report = pipeline(data2.path())
+        .run(&FileSource::new(docs2.path()).unwrap(), &NoProgress)
+        .unwrap();
+    assert_eq!(
+        (
+            report.indexed,
+            report.chunks,
+            report.embedded,
+            report.reused
+        ),
+        (20, 20, 1, 19),
+        "{report:#?}"
+    );
+}
