@@ -1,1 +1,299 @@
+//! Benchmarks and the eval harness over `corpora/`.
+//!
+//! [`run`] measures, in one process and on the same corpus: the raw embedder
+//! throughput (the ceiling), the whole ingest pipeline's throughput against
+//! it, a resync of the unchanged corpus, query latency percentiles over the
+//! real query path, and hit@3 / decision accuracy on the corpus' labelled
+//! questions. `quarry bench` prints the [`BenchReport`] as a table or JSON.
 
+use quarry_formats::{Input, Registry};
+use quarry_index::{Embedder, KnowledgeBase};
+use quarry_ingest::{Chunker, FileSource, IngestOptions, IngestReport, NoProgress, Pipeline, Source};
+use quarry_query::{Decision, QueryRequest, Retriever};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bench: {0}")]
+    Setup(String),
+    #[error(transparent)]
+    Index(#[from] quarry_index::Error),
+    #[error(transparent)]
+    Ingest(#[from] quarry_ingest::Error),
+    #[error(transparent)]
+    Query(#[from] quarry_query::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// One labelled question of a corpus' `queries.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryCase {
+    pub id: String,
+    pub query: String,
+    /// File names of documents that answer it; empty = not answerable.
+    pub expect: Vec<String>,
+}
+
+pub fn load_queries(path: &Path) -> Result<Vec<QueryCase>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Setup(format!("{}: {e}", path.display())))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Setup(format!("{}:{}: {e}", path.display(), i + 1))))
+        .collect()
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub count: usize,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn of(samples: &[f64]) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        let mut s = samples.to_vec();
+        s.sort_by(f64::total_cmp);
+        let at = |q: f64| s[((q * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
+        Self {
+            count: s.len(),
+            mean_ms: s.iter().sum::<f64>() / s.len() as f64,
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p99_ms: at(0.99),
+            max_ms: s[s.len() - 1],
+        }
+    }
+}
+
+/// Everything one bench run measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub corpus: String,
+    pub documents: usize,
+    pub chunks: usize,
+    pub cores: usize,
+    /// Passages per second embedding the corpus' chunks directly, with the
+    /// same parallelism as the pipeline.
+    pub embedder_passages_per_s: f64,
+    pub ingest_chunks_per_s: f64,
+    /// Pipeline throughput / raw embedder throughput (1.0 = the pipeline
+    /// adds nothing on top of embedding).
+    pub ingest_vs_embedder: f64,
+    pub ingest: IngestReport,
+    pub resync_ms: u64,
+    pub resync_embedded: usize,
+    pub query: Latency,
+    pub query_embed: Latency,
+    pub query_search: Latency,
+    /// Answerable questions with an expected document in the top 3.
+    pub hit_at_3: f64,
+    pub answerable: usize,
+    /// Share of questions whose decision is right: `answer` for answerable,
+    /// anything but `answer` for off-topic ones.
+    pub decision_accuracy: f64,
+    pub mean_confidence_answerable: f64,
+    pub mean_confidence_offtopic: f64,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Corpus folder with `docs/` and `queries.jsonl`.
+    pub corpus: PathBuf,
+    /// Query-path calls to time (cycling over the query set).
+    pub queries: usize,
+    /// Embed at most this many chunks in the raw-throughput run.
+    pub max_raw_chunks: usize,
+    pub ingest: IngestOptions,
+    /// Embedding parallelism of the raw run (0 = one per core); use the
+    /// pipeline's embed worker count.
+    pub embed_workers: usize,
+}
+
+/// Parses and chunks a folder exactly like the pipeline, returning the texts
+/// the model would embed.
+pub fn embed_texts(source: &FileSource, registry: &Registry, ingest: &IngestOptions, embedder: &dyn Embedder) -> Result<Vec<String>> {
+    let chunker = Chunker::new(ingest.chunk, embedder);
+    let mut out = Vec::new();
+    for item in source.scan()? {
+        let raw = source.fetch(&item)?;
+        if let Ok(mut doc) = registry.parse(&Input::new(&item.name, &raw.bytes)) {
+            if doc.title.is_none() {
+                doc.title = Path::new(&item.name).file_stem().map(|s| s.to_string_lossy().into_owned());
+            }
+            out.extend(chunker.chunk(&doc).into_iter().map(|c| c.embed_text));
+        }
+    }
+    Ok(out)
+}
+
+/// Passages per second embedding `texts` in batches of `batch` on `workers` threads.
+pub fn embedder_throughput(embedder: &dyn Embedder, texts: &[String], workers: usize, batch: usize) -> Result<f64> {
+    let workers = workers.max(1);
+    let batches: Vec<Vec<&str>> = texts.chunks(batch.max(1)).map(|b| b.iter().map(String::as_str).collect()).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(b) = batches.get(i) else { return Ok(()) };
+                        embedder.embed_passages(b)?;
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| Error::Setup("embed thread panicked".into()))??;
+        }
+        Ok(())
+    })?;
+    Ok(texts.len() as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+fn file_name(uri: &str) -> &str {
+    uri.rsplit('/').next().unwrap_or(uri)
+}
+
+/// Runs the whole benchmark in a temporary data directory.
+pub fn run(embedder: Arc<dyn Embedder>, index: quarry_index::IndexOptions, query: quarry_query::QueryOptions, options: &BenchOptions) -> Result<BenchReport> {
+    let docs = options.corpus.join("docs");
+    let cases = load_queries(&options.corpus.join("queries.jsonl"))?;
+    let registry = Arc::new(Registry::default());
+    let source = FileSource::new(&docs)?;
+    let workers = match options.embed_workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+
+    let texts = embed_texts(&source, &registry, &options.ingest, embedder.as_ref())?;
+    let sample: Vec<String> = texts.iter().take(options.max_raw_chunks.max(1)).cloned().collect();
+    let raw = embedder_throughput(embedder.as_ref(), &sample, workers, options.ingest.embed_batch)?;
+
+    let data = tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))?;
+    let kb = Arc::new(KnowledgeBase::open(data.path(), embedder.clone(), index)?);
+    let pipeline = Pipeline::new(kb.clone(), registry, options.ingest);
+    let ingest = pipeline.run(&source, &NoProgress)?;
+    let resync = pipeline.run(&source, &NoProgress)?;
+
+    let retriever = Retriever::new(kb, query)?;
+    let (mut total, mut embed, mut search) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..options.queries {
+        let case = &cases[i % cases.len()];
+        let t = Instant::now();
+        let r = retriever.query(&QueryRequest::new(case.query.clone()))?;
+        total.push(t.elapsed().as_secs_f64() * 1000.0);
+        embed.push(r.timings.embed_ms);
+        search.push(r.timings.search_ms);
+    }
+
+    let (mut hits, mut answerable, mut right) = (0usize, 0usize, 0usize);
+    let (mut conf_a, mut conf_o) = (Vec::new(), Vec::new());
+    for case in &cases {
+        let r = retriever.query(&QueryRequest::new(case.query.clone()))?;
+        if case.expect.is_empty() {
+            conf_o.push(r.confidence as f64);
+            right += usize::from(r.decision != Decision::Answer);
+        } else {
+            answerable += 1;
+            conf_a.push(r.confidence as f64);
+            right += usize::from(r.decision == Decision::Answer);
+            let top3 = r.passages.iter().take(3).filter_map(|p| p.citation.as_ref());
+            hits += usize::from(top3.into_iter().any(|c| case.expect.iter().any(|e| e == file_name(&c.uri))));
+        }
+    }
+    let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let ingest_rate = ingest.chunks_per_second();
+    Ok(BenchReport {
+        corpus: options.corpus.display().to_string(),
+        documents: ingest.documents,
+        chunks: ingest.chunks,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        embedder_passages_per_s: raw,
+        ingest_chunks_per_s: ingest_rate,
+        ingest_vs_embedder: ingest_rate / raw.max(1e-9),
+        resync_ms: resync.elapsed_ms,
+        resync_embedded: resync.embedded,
+        ingest,
+        query: Latency::of(&total),
+        query_embed: Latency::of(&embed),
+        query_search: Latency::of(&search),
+        hit_at_3: hits as f64 / answerable.max(1) as f64,
+        answerable,
+        decision_accuracy: right as f64 / cases.len().max(1) as f64,
+        mean_confidence_answerable: mean(&conf_a),
+        mean_confidence_offtopic: mean(&conf_o),
+    })
+}
+
+impl BenchReport {
+    /// A Markdown table, as quoted in the README.
+    pub fn table(&self) -> String {
+        let q = &self.query;
+        [
+            format!("| corpus | {} ({} documents, {} chunks) |", self.corpus, self.documents, self.chunks),
+            "|---|---|".to_string(),
+            format!("| raw embedder | {:.1} passages/s ({} cores) |", self.embedder_passages_per_s, self.cores),
+            format!(
+                "| ingest pipeline | {:.1} chunks/s = {:.2} × embedder ({} ms) |",
+                self.ingest_chunks_per_s, self.ingest_vs_embedder, self.ingest.elapsed_ms
+            ),
+            format!("| resync, unchanged | {} ms, {} chunks re-embedded |", self.resync_ms, self.resync_embedded),
+            format!(
+                "| query latency ({} queries) | p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
+                q.count, q.p50_ms, q.p90_ms, q.p99_ms, q.max_ms
+            ),
+            format!(
+                "| of which embed / search | p50 {:.1} / {:.2} ms, p99 {:.1} / {:.2} ms |",
+                self.query_embed.p50_ms, self.query_search.p50_ms, self.query_embed.p99_ms, self.query_search.p99_ms
+            ),
+            format!("| hit@3 | {:.2} over {} answerable questions |", self.hit_at_3, self.answerable),
+            format!(
+                "| decision accuracy | {:.2} (mean confidence {:.2} answerable, {:.2} off-topic) |",
+                self.decision_accuracy, self.mean_confidence_answerable, self.mean_confidence_offtopic
+            ),
+        ]
+        .join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        let l = Latency::of(&samples);
+        assert_eq!((l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(Latency::of(&[]).count, 0);
+    }
+
+    #[test]
+    fn bundled_query_set_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/sqlite-sample/queries.jsonl");
+        let cases = load_queries(&path).unwrap();
+        assert!(cases.iter().filter(|c| c.expect.is_empty()).count() >= 5);
+        assert!(cases.iter().filter(|c| !c.expect.is_empty()).count() >= 20);
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/sqlite-sample/docs");
+        for c in &cases {
+            for e in &c.expect {
+                assert!(docs.join(e).is_file(), "{} expects missing {e}", c.id);
+            }
+        }
+    }
+}

@@ -153,8 +153,15 @@ impl<'a> Chunker<'a> {
             let end = if remaining <= budget {
                 text.len()
             } else {
-                let limit = tokens[start_tok + budget].start;
-                let earliest = tokens[start_tok + budget / 2].start;
+                // Less than two chunks' worth left: cut near the middle so
+                // the last chunk is not a stub that only its headings describe.
+                let (lo, hi) = if remaining < 2 * budget {
+                    (remaining / 3, (remaining * 2 / 3).min(budget))
+                } else {
+                    (budget / 2, budget)
+                };
+                let limit = tokens[start_tok + hi].start;
+                let earliest = tokens[start_tok + lo].start;
                 best_cut(&boundaries, earliest, limit).unwrap_or(limit)
             };
             let end_tok = tokens.partition_point(|t| t.start < end);
@@ -392,6 +399,24 @@ mod tests {
                 matches!(c.locator, Locator::Sheet { first_row, last_row, .. } if last_row > first_row)
             );
         }
+    }
+
+    #[test]
+    fn the_last_chunk_is_not_a_stub() {
+        let e = HashEmbedder::new(32);
+        let chunker = Chunker::new(
+            ChunkOptions {
+                target_tokens: 100,
+                overlap_tokens: 0,
+            },
+            &e,
+        );
+        // 108 tokens: a greedy cut would leave an 8-token tail.
+        let text = (0..12).map(|i| format!("Sentence {i} has exactly nine tokens in it.")).collect::<Vec<_>>().join(" ");
+        let chunks = chunker.chunk(&doc(vec![Section::new(vec![], text, Locator::Document)]));
+        assert_eq!(chunks.len(), 2);
+        let sizes: Vec<usize> = chunks.iter().map(|c| e.count_tokens(&c.text)).collect();
+        assert!(sizes.iter().all(|&n| n >= 30), "{sizes:?}");
     }
 
     #[test]

@@ -1,1 +1,27 @@
+//! The read path: retrieval, confidence, and the HTTP service.
+//!
+//! Main types: [`Retriever`] (question → [`QueryResponse`] of cited
+//! [`Passage`]s, a confidence and a [`Decision`]), [`ConfidenceOptions`] (the
+//! confidence function and its thresholds) and [`http::router`] /
+//! [`http::serve`] (the axum service).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use quarry_index::{HashEmbedder, IndexOptions, KnowledgeBase};
+//! use quarry_query::{QueryOptions, QueryRequest, Retriever};
+//!
+//! let kb = KnowledgeBase::open("data".as_ref(), Arc::new(HashEmbedder::new(64)), IndexOptions::default())?;
+//! let retriever = Retriever::new(Arc::new(kb), QueryOptions::default())?;
+//! let response = retriever.query(&QueryRequest::new("How do I reset my password?"))?;
+//! println!("{:?} ({:.2})", response.decision, response.confidence);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+pub mod confidence;
+mod error;
+pub mod http;
+pub mod retrieve;
+
+pub use confidence::{ConfidenceOptions, Decision, DecisionDetails};
+pub use error::{Error, Result};
+pub use retrieve::{Citation, Passage, QueryOptions, QueryRequest, QueryResponse, Retriever, ScoreDetails, Timings};

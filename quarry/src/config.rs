@@ -1,0 +1,128 @@
+//! Configuration: defaults → `quarry.toml` (or `--config FILE`) → `QUARRY__*`
+//! environment variables (`QUARRY__SERVER__ADDR=0.0.0.0:7700`) → command-line
+//! flags. Parsed and validated once at start-up, then passed down as typed
+//! options; the libraries never read the environment.
+
+use anyhow::{Context, Result, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use quarry_index::{IndexOptions, ModelOptions};
+use quarry_ingest::IngestOptions;
+use quarry_query::QueryOptions;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 7700)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the knowledge base lives.
+    pub data_dir: PathBuf,
+    pub model: ModelOptions,
+    pub index: IndexOptions,
+    pub ingest: IngestOptions,
+    pub query: QueryOptions,
+    pub server: ServerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("quarry-data"),
+            model: ModelOptions::default(),
+            index: IndexOptions::default(),
+            ingest: IngestOptions::default(),
+            query: QueryOptions::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layers. `file` must exist when given; otherwise `quarry.toml`
+    /// in the working directory is read if present.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    bail!("config file {} not found", path.display());
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None if Path::new("quarry.toml").is_file() => figment = figment.merge(Toml::file("quarry.toml")),
+            None => {}
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("QUARRY__").split("__"))
+            .extract()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.index.hnsw.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.query.confidence.validate().map_err(|e| anyhow::anyhow!("query.confidence: {e}"))?;
+        let window = self.model.max_length.saturating_sub(2);
+        if self.ingest.chunk.target_tokens == 0 || self.ingest.chunk.target_tokens > window {
+            bail!(
+                "ingest.chunk.target_tokens must be between 1 and {window} (the model's window less its special tokens)"
+            );
+        }
+        if self.ingest.chunk.overlap_tokens >= self.ingest.chunk.target_tokens {
+            bail!("ingest.chunk.overlap_tokens must be smaller than target_tokens");
+        }
+        if self.ingest.embed_batch == 0 || self.ingest.embed_batch > 256 {
+            bail!("ingest.embed_batch must be between 1 and 256");
+        }
+        if self.query.top_k == 0 || self.query.top_k > self.query.max_top_k {
+            bail!("query.top_k must be between 1 and query.max_top_k");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn file_layer_overrides_defaults_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.toml");
+        std::fs::write(&path, "data_dir = \"/tmp/kb\"\n[server]\naddr = \"127.0.0.1:9000\"\n[ingest.chunk]\ntarget_tokens = 120\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/kb"));
+        assert_eq!(c.server.addr.port(), 9000);
+        assert_eq!(c.ingest.chunk.target_tokens, 120);
+        std::fs::write(&path, "[server]\nport = 1\n").unwrap();
+        assert!(Config::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn oversized_chunks_are_refused() {
+        let mut c = Config::default();
+        c.ingest.chunk.target_tokens = 300;
+        assert!(c.validate().is_err());
+    }
+}
