@@ -8,7 +8,9 @@
 
 use quarry_formats::{Input, Registry};
 use quarry_index::{Embedder, KnowledgeBase};
-use quarry_ingest::{Chunker, FileSource, IngestOptions, IngestReport, NoProgress, Pipeline, Source};
+use quarry_ingest::{
+    Chunker, FileSource, IngestOptions, IngestReport, NoProgress, Pipeline, Source,
+};
 use quarry_query::{Decision, QueryRequest, Retriever};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -39,11 +41,15 @@ pub struct QueryCase {
 }
 
 pub fn load_queries(path: &Path) -> Result<Vec<QueryCase>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Setup(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Setup(format!("{}: {e}", path.display())))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Setup(format!("{}:{}: {e}", path.display(), i + 1))))
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| Error::Setup(format!("{}:{}: {e}", path.display(), i + 1)))
+        })
         .collect()
 }
 
@@ -124,14 +130,21 @@ pub struct BenchOptions {
 
 /// Parses and chunks a folder exactly like the pipeline, returning the texts
 /// the model would embed.
-pub fn embed_texts(source: &FileSource, registry: &Registry, ingest: &IngestOptions, embedder: &dyn Embedder) -> Result<Vec<String>> {
+pub fn embed_texts(
+    source: &FileSource,
+    registry: &Registry,
+    ingest: &IngestOptions,
+    embedder: &dyn Embedder,
+) -> Result<Vec<String>> {
     let chunker = Chunker::new(ingest.chunk, embedder);
     let mut out = Vec::new();
     for item in source.scan()? {
         let raw = source.fetch(&item)?;
         if let Ok(mut doc) = registry.parse(&Input::new(&item.name, &raw.bytes)) {
             if doc.title.is_none() {
-                doc.title = Path::new(&item.name).file_stem().map(|s| s.to_string_lossy().into_owned());
+                doc.title = Path::new(&item.name)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned());
             }
             out.extend(chunker.chunk(&doc).into_iter().map(|c| c.embed_text));
         }
@@ -140,9 +153,17 @@ pub fn embed_texts(source: &FileSource, registry: &Registry, ingest: &IngestOpti
 }
 
 /// Passages per second embedding `texts` in batches of `batch` on `workers` threads.
-pub fn embedder_throughput(embedder: &dyn Embedder, texts: &[String], workers: usize, batch: usize) -> Result<f64> {
+pub fn embedder_throughput(
+    embedder: &dyn Embedder,
+    texts: &[String],
+    workers: usize,
+    batch: usize,
+) -> Result<f64> {
     let workers = workers.max(1);
-    let batches: Vec<Vec<&str>> = texts.chunks(batch.max(1)).map(|b| b.iter().map(String::as_str).collect()).collect();
+    let batches: Vec<Vec<&str>> = texts
+        .chunks(batch.max(1))
+        .map(|b| b.iter().map(String::as_str).collect())
+        .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|s| -> Result<()> {
@@ -151,14 +172,17 @@ pub fn embedder_throughput(embedder: &dyn Embedder, texts: &[String], workers: u
                 s.spawn(|| -> Result<()> {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(b) = batches.get(i) else { return Ok(()) };
+                        let Some(b) = batches.get(i) else {
+                            return Ok(());
+                        };
                         embedder.embed_passages(b)?;
                     }
                 })
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| Error::Setup("embed thread panicked".into()))??;
+            h.join()
+                .map_err(|_| Error::Setup("embed thread panicked".into()))??;
         }
         Ok(())
     })?;
@@ -170,7 +194,12 @@ fn file_name(uri: &str) -> &str {
 }
 
 /// Runs the whole benchmark in a temporary data directory.
-pub fn run(embedder: Arc<dyn Embedder>, index: quarry_index::IndexOptions, query: quarry_query::QueryOptions, options: &BenchOptions) -> Result<BenchReport> {
+pub fn run(
+    embedder: Arc<dyn Embedder>,
+    index: quarry_index::IndexOptions,
+    query: quarry_query::QueryOptions,
+    options: &BenchOptions,
+) -> Result<BenchReport> {
     let docs = options.corpus.join("docs");
     let cases = load_queries(&options.corpus.join("queries.jsonl"))?;
     let registry = Arc::new(Registry::default());
@@ -181,8 +210,17 @@ pub fn run(embedder: Arc<dyn Embedder>, index: quarry_index::IndexOptions, query
     };
 
     let texts = embed_texts(&source, &registry, &options.ingest, embedder.as_ref())?;
-    let sample: Vec<String> = texts.iter().take(options.max_raw_chunks.max(1)).cloned().collect();
-    let raw = embedder_throughput(embedder.as_ref(), &sample, workers, options.ingest.embed_batch)?;
+    let sample: Vec<String> = texts
+        .iter()
+        .take(options.max_raw_chunks.max(1))
+        .cloned()
+        .collect();
+    let raw = embedder_throughput(
+        embedder.as_ref(),
+        &sample,
+        workers,
+        options.ingest.embed_batch,
+    )?;
 
     let data = tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))?;
     let kb = Arc::new(KnowledgeBase::open(data.path(), embedder.clone(), index)?);
@@ -212,11 +250,24 @@ pub fn run(embedder: Arc<dyn Embedder>, index: quarry_index::IndexOptions, query
             answerable += 1;
             conf_a.push(r.confidence as f64);
             right += usize::from(r.decision == Decision::Answer);
-            let top3 = r.passages.iter().take(3).filter_map(|p| p.citation.as_ref());
-            hits += usize::from(top3.into_iter().any(|c| case.expect.iter().any(|e| e == file_name(&c.uri))));
+            let top3 = r
+                .passages
+                .iter()
+                .take(3)
+                .filter_map(|p| p.citation.as_ref());
+            hits += usize::from(
+                top3.into_iter()
+                    .any(|c| case.expect.iter().any(|e| e == file_name(&c.uri))),
+            );
         }
     }
-    let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
     let ingest_rate = ingest.chunks_per_second();
     Ok(BenchReport {
         corpus: options.corpus.display().to_string(),
@@ -279,13 +330,17 @@ mod tests {
     fn percentiles_use_nearest_rank() {
         let samples: Vec<f64> = (1..=100).map(f64::from).collect();
         let l = Latency::of(&samples);
-        assert_eq!((l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(
+            (l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            (50.0, 90.0, 99.0, 100.0)
+        );
         assert_eq!(Latency::of(&[]).count, 0);
     }
 
     #[test]
     fn bundled_query_set_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/sqlite-sample/queries.jsonl");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/sqlite-sample/queries.jsonl");
         let cases = load_queries(&path).unwrap();
         assert!(cases.iter().filter(|c| c.expect.is_empty()).count() >= 5);
         assert!(cases.iter().filter(|c| !c.expect.is_empty()).count() >= 20);

@@ -168,11 +168,9 @@ pub fn parse_markdown(source: &str) -> Document {
                     h.push_str(&t);
                 }
             }
-            Event::Start(Tag::Paragraph) => {
-                if list_depth == 0 {
-                    b.block_break();
-                    b.mark(start, end);
-                }
+            Event::Start(Tag::Paragraph) if list_depth == 0 => {
+                b.block_break();
+                b.mark(start, end);
             }
             Event::End(TagEnd::Paragraph) => {
                 if list_depth == 0 {

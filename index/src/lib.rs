@@ -42,9 +42,9 @@ pub mod vector;
 pub use embed::{Embedder, HashEmbedder, ModelOptions, OnnxEmbedder, Pooling};
 pub use error::{Error, Result};
 pub use hash::ContentHash;
+pub use kb::{Hit, IndexOptions, KbStats, KnowledgeBase, VectorBackend};
 /// Re-exported so the read path can name locators without depending on `formats`.
 pub use quarry_formats::Locator;
-pub use kb::{Hit, IndexOptions, KbStats, KnowledgeBase, VectorBackend};
 pub use store::{
     ChunkRecord, ChunkStore, DocumentMeta, DocumentRecord, NewChunk, SqliteStore, StoreStats,
     WriteOp,

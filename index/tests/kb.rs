@@ -1,6 +1,8 @@
 //! Integration tests of the knowledge base: persistence, deletion, crash
 //! recovery, compaction, and the real embedding model.
 
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
 use quarry_formats::Locator;
 use quarry_index::{
     ContentHash, DocumentMeta, Embedder, Error, HashEmbedder, IndexOptions, KnowledgeBase,

@@ -412,7 +412,10 @@ mod tests {
             &e,
         );
         // 108 tokens: a greedy cut would leave an 8-token tail.
-        let text = (0..12).map(|i| format!("Sentence {i} has exactly nine tokens in it.")).collect::<Vec<_>>().join(" ");
+        let text = (0..12)
+            .map(|i| format!("Sentence {i} has exactly nine tokens in it."))
+            .collect::<Vec<_>>()
+            .join(" ");
         let chunks = chunker.chunk(&doc(vec![Section::new(vec![], text, Locator::Document)]));
         assert_eq!(chunks.len(), 2);
         let sizes: Vec<usize> = chunks.iter().map(|c| e.count_tokens(&c.text)).collect();

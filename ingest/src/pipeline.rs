@@ -129,7 +129,7 @@ struct Prepared {
 
 enum WriterMsg {
     Done(ItemRef, Outcome),
-    Doc(Prepared, Vec<ContentHash>),
+    Doc(Box<Prepared>, Vec<ContentHash>),
     Vectors(Vec<(ContentHash, Vec<f32>)>),
     EmbedFailed(Vec<ContentHash>, String),
 }
@@ -408,7 +408,7 @@ impl Pipeline {
                     pending.push((chunk.content_hash, text.clone()));
                 }
             }
-            if writer.send(WriterMsg::Doc(doc, missing)).is_err() {
+            if writer.send(WriterMsg::Doc(Box::new(doc), missing)).is_err() {
                 return;
             }
             while pending.len() >= batch_size {
@@ -478,7 +478,7 @@ impl Pipeline {
             };
             match msg {
                 Some(WriterMsg::Done(item, outcome)) => record(report, progress, &item, &outcome),
-                Some(WriterMsg::Doc(doc, missing)) => w.add_doc(doc, missing, report, progress),
+                Some(WriterMsg::Doc(doc, missing)) => w.add_doc(*doc, missing, report, progress),
                 Some(WriterMsg::Vectors(vectors)) => w.add_vectors(vectors),
                 Some(WriterMsg::EmbedFailed(hashes, reason)) => {
                     w.fail_hashes(hashes, &reason, report, progress)

@@ -64,7 +64,9 @@ impl Config {
                 }
                 figment = figment.merge(Toml::file(path));
             }
-            None if Path::new("quarry.toml").is_file() => figment = figment.merge(Toml::file("quarry.toml")),
+            None if Path::new("quarry.toml").is_file() => {
+                figment = figment.merge(Toml::file("quarry.toml"))
+            }
             None => {}
         }
         let config: Config = figment
@@ -76,8 +78,14 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<()> {
-        self.index.hnsw.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.query.confidence.validate().map_err(|e| anyhow::anyhow!("query.confidence: {e}"))?;
+        self.index
+            .hnsw
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.query
+            .confidence
+            .validate()
+            .map_err(|e| anyhow::anyhow!("query.confidence: {e}"))?;
         let window = self.model.max_length.saturating_sub(2);
         if self.ingest.chunk.target_tokens == 0 || self.ingest.chunk.target_tokens > window {
             bail!(

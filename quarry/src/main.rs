@@ -17,7 +17,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Debug, Parser)]
-#[command(name = "quarry", version, about = "Grounded, cited passages from your content for AI support agents")]
+#[command(
+    name = "quarry",
+    version,
+    about = "Grounded, cited passages from your content for AI support agents"
+)]
 struct Cli {
     /// Knowledge base directory.
     #[arg(long, global = true, env = "QUARRY_DATA_DIR")]
@@ -107,7 +111,11 @@ fn run(cli: Cli) -> Result<()> {
             no_prune,
             json,
         } => ingest(&config, &paths, private, no_prune, json),
-        Command::Query { question, top_k, json } => query(&config, question, top_k, json),
+        Command::Query {
+            question,
+            top_k,
+            json,
+        } => query(&config, question, top_k, json),
         Command::Serve { addr } => serve(&config, addr.unwrap_or(config.server.addr)),
         Command::Status => status(&config),
         Command::Bench {
@@ -125,8 +133,14 @@ fn embedder(config: &Config) -> Result<Arc<dyn Embedder>> {
 }
 
 fn open_kb(config: &Config) -> Result<Arc<KnowledgeBase>> {
-    let kb = KnowledgeBase::open(&config.data_dir, embedder(config)?, config.index)
-        .with_context(|| format!("opening the knowledge base in {}", config.data_dir.display()))?;
+    let kb = KnowledgeBase::open(&config.data_dir, embedder(config)?, config.index).with_context(
+        || {
+            format!(
+                "opening the knowledge base in {}",
+                config.data_dir.display()
+            )
+        },
+    )?;
     Ok(Arc::new(kb))
 }
 
@@ -147,7 +161,13 @@ impl Progress for Bar {
     }
 }
 
-fn ingest(config: &Config, paths: &[PathBuf], private: bool, no_prune: bool, json: bool) -> Result<()> {
+fn ingest(
+    config: &Config,
+    paths: &[PathBuf],
+    private: bool,
+    no_prune: bool,
+    json: bool,
+) -> Result<()> {
     let kb = open_kb(config)?;
     let mut options = config.ingest;
     options.citable = !private;
@@ -155,10 +175,13 @@ fn ingest(config: &Config, paths: &[PathBuf], private: bool, no_prune: bool, jso
     let pipeline = Pipeline::new(kb.clone(), Arc::new(Registry::default()), options);
     let mut reports = Vec::new();
     for path in paths {
-        let source = FileSource::new(path).with_context(|| format!("cannot ingest {}", path.display()))?;
+        let source =
+            FileSource::new(path).with_context(|| format!("cannot ingest {}", path.display()))?;
         let bar = indicatif::ProgressBar::new(0).with_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} documents {wide_msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} documents {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let report = pipeline.run(&source, &Bar(bar.clone()))?;
         bar.finish_and_clear();
@@ -232,7 +255,11 @@ fn query(config: &Config, question: String, top_k: Option<usize>, json: bool) ->
             None => println!("[{}] {:.3}  (private source, no citation)", i + 1, p.score),
         }
         let text: String = p.text.chars().take(400).collect();
-        let ellipsis = if p.text.chars().count() > 400 { " …" } else { "" };
+        let ellipsis = if p.text.chars().count() > 400 {
+            " …"
+        } else {
+            ""
+        };
         println!("    {}{ellipsis}", text.replace('\n', "\n    "));
     }
     Ok(())
@@ -294,7 +321,10 @@ fn status(config: &Config) -> Result<()> {
     println!("documents:  {}", stats.store.documents);
     println!("chunks:     {}", stats.store.chunks);
     println!("embeddings: {} cached", stats.store.embeddings);
-    println!("vectors:    {} ({} removed, awaiting compaction)", stats.vector_points, stats.tombstones);
+    println!(
+        "vectors:    {} ({} removed, awaiting compaction)",
+        stats.vector_points, stats.tombstones
+    );
     Ok(())
 }
 

@@ -64,7 +64,10 @@ pub struct DecisionDetails {
 impl ConfidenceOptions {
     pub fn validate(&self) -> Result<(), String> {
         let unit = 0.0..=1.0;
-        if !unit.contains(&self.answer_at) || !unit.contains(&self.clarify_at) || self.clarify_at > self.answer_at {
+        if !unit.contains(&self.answer_at)
+            || !unit.contains(&self.clarify_at)
+            || self.clarify_at > self.answer_at
+        {
             return Err("confidence thresholds need 0 ≤ clarify_at ≤ answer_at ≤ 1".into());
         }
         Ok(())

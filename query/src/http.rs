@@ -41,7 +41,8 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::error!("request failed: {}", self.0);
         }
@@ -77,7 +78,9 @@ async fn query(
     Ok(axum::Json(response))
 }
 
-async fn healthz(State(retriever): State<Arc<Retriever>>) -> std::result::Result<Response, ApiError> {
+async fn healthz(
+    State(retriever): State<Arc<Retriever>>,
+) -> std::result::Result<Response, ApiError> {
     let stats = retriever.kb().stats().map_err(Error::from)?;
     Ok(axum::Json(serde_json::json!({
         "status": "ok",

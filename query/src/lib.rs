@@ -24,4 +24,6 @@ pub mod retrieve;
 
 pub use confidence::{ConfidenceOptions, Decision, DecisionDetails};
 pub use error::{Error, Result};
-pub use retrieve::{Citation, Passage, QueryOptions, QueryRequest, QueryResponse, Retriever, ScoreDetails, Timings};
+pub use retrieve::{
+    Citation, Passage, QueryOptions, QueryRequest, QueryResponse, Retriever, ScoreDetails, Timings,
+};

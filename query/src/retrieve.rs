@@ -147,7 +147,10 @@ impl Retriever {
         if chars > self.options.max_query_chars {
             return Err(Error::bad_request(
                 "query_too_long",
-                format!("query has {chars} characters; the limit is {}", self.options.max_query_chars),
+                format!(
+                    "query has {chars} characters; the limit is {}",
+                    self.options.max_query_chars
+                ),
             ));
         }
         let top_k = req.top_k.unwrap_or(self.options.top_k);
@@ -160,7 +163,9 @@ impl Retriever {
         if let Some(kb) = req.kb.as_deref()
             && kb != "default"
         {
-            return Err(Error::NotFound(format!("knowledge base {kb:?} does not exist")));
+            return Err(Error::NotFound(format!(
+                "knowledge base {kb:?} does not exist"
+            )));
         }
         Ok((query.to_owned(), top_k))
     }
@@ -172,7 +177,9 @@ impl Retriever {
         let vector = self.kb.embedder().embed_query(&query)?;
         let embed_ms = ms(t);
         let t = Instant::now();
-        let hits = self.kb.search(&vector, top_k * self.options.oversample.max(1), None)?;
+        let hits = self
+            .kb
+            .search(&vector, top_k * self.options.oversample.max(1), None)?;
         let search_ms = ms(t);
         let passages = collapse(hits, top_k);
         let similarities: Vec<f32> = passages.iter().map(|p| p.score).collect();
@@ -238,5 +245,8 @@ fn collapse(hits: Vec<Hit>, k: usize) -> Vec<Passage> {
 }
 
 fn normalise(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
