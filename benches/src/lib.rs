@@ -101,6 +101,8 @@ pub struct BenchReport {
     pub resync_ms: u64,
     pub resync_embedded: usize,
     pub query: Latency,
+    /// The same questions through `POST /v1/query` on 127.0.0.1, one client.
+    pub http_query: Latency,
     pub query_embed: Latency,
     pub query_search: Latency,
     /// Answerable questions with an expected document in the top 3.
@@ -193,6 +195,55 @@ fn file_name(uri: &str) -> &str {
     uri.rsplit('/').next().unwrap_or(uri)
 }
 
+/// Serves `retriever` on 127.0.0.1 and times `n` sequential `POST /v1/query`
+/// calls from one client (connection reused), cycling over `cases`.
+pub fn http_latency(retriever: Arc<Retriever>, cases: &[QueryCase], n: usize) -> Result<Latency> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Setup(format!("runtime: {e}")))?;
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(quarry_query::http::serve(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        retriever,
+        move |addr| {
+            let _ = addr_tx.send(addr);
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let addr = addr_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .map_err(|_| Error::Setup("server did not start".into()))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let url = format!("http://{addr}/v1/query");
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = serde_json::json!({"query": cases[i % cases.len()].query});
+        let t = Instant::now();
+        let mut response = agent
+            .post(&url)
+            .send_json(&body)
+            .map_err(|e| Error::Setup(format!("POST {url}: {e}")))?;
+        let _: serde_json::Value = response
+            .body_mut()
+            .read_json()
+            .map_err(|e| Error::Setup(format!("response: {e}")))?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = stop_tx.send(());
+    runtime
+        .block_on(server)
+        .map_err(|e| Error::Setup(format!("server task: {e}")))??;
+    Ok(Latency::of(&samples))
+}
+
 /// Runs the whole benchmark in a temporary data directory.
 pub fn run(
     embedder: Arc<dyn Embedder>,
@@ -229,6 +280,7 @@ pub fn run(
     let resync = pipeline.run(&source, &NoProgress)?;
 
     let retriever = Retriever::new(kb, query)?;
+    let http = http_latency(Arc::new(retriever.clone()), &cases, options.queries)?;
     let (mut total, mut embed, mut search) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..options.queries {
         let case = &cases[i % cases.len()];
@@ -281,6 +333,7 @@ pub fn run(
         resync_embedded: resync.embedded,
         ingest,
         query: Latency::of(&total),
+        http_query: http,
         query_embed: Latency::of(&embed),
         query_search: Latency::of(&search),
         hit_at_3: hits as f64 / answerable.max(1) as f64,
@@ -305,8 +358,12 @@ impl BenchReport {
             ),
             format!("| resync, unchanged | {} ms, {} chunks re-embedded |", self.resync_ms, self.resync_embedded),
             format!(
-                "| query latency ({} queries) | p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
+                "| query, in process ({} queries) | p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
                 q.count, q.p50_ms, q.p90_ms, q.p99_ms, q.max_ms
+            ),
+            format!(
+                "| HTTP `POST /v1/query` ({} queries, 1 client) | p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
+                self.http_query.count, self.http_query.p50_ms, self.http_query.p90_ms, self.http_query.p99_ms, self.http_query.max_ms
             ),
             format!(
                 "| of which embed / search | p50 {:.1} / {:.2} ms, p99 {:.1} / {:.2} ms |",
