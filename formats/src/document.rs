@@ -94,6 +94,8 @@ pub enum Locator {
     Lines { start: u32, end: u32 },
     /// 1-based inclusive page range.
     Pages { start: u32, end: u32 },
+    /// 1-based inclusive paragraph range of a word-processing document.
+    Paragraphs { start: u32, end: u32 },
     /// 1-based slide number.
     Slide { slide: u32 },
     /// A spreadsheet sheet and its 1-based inclusive row range.
@@ -121,6 +123,13 @@ impl Locator {
             (Pages { start: a, end: b }, Pages { start: c, end: d }) => Pages {
                 start: *a.min(c),
                 end: *b.max(d),
+            },
+            (Paragraphs { start: a, end: b }, Paragraphs { start: c, end: d }) => Paragraphs {
+                start: *a.min(c),
+                end: *b.max(d),
+            },
+            (Path { path: a }, Path { path: b }) if a != b => Path {
+                path: format!("{a} … {b}"),
             },
             (
                 Sheet {

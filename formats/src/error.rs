@@ -16,6 +16,12 @@ pub enum Error {
     },
     #[error("no text content")]
     Empty,
+    #[error("no text layer (a scanned PDF? OCR is not supported)")]
+    NoTextLayer,
+    #[error("encrypted or password-protected {0}: remove the password and upload it again")]
+    Encrypted(&'static str),
+    #[error("{what} exceeds the limit of {limit}")]
+    LimitExceeded { what: String, limit: String },
     #[error("too large: {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
 }

@@ -1,4 +1,52 @@
-use crate::{Document, Result};
+use crate::{Document, Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Bounds on what one input may make a parser do. Every parser checks the
+/// ones that apply; exceeding one fails that document with a clear error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest input, in bytes.
+    pub max_bytes: usize,
+    /// Largest total uncompressed size of a zip container (docx, pptx, xlsx, ods).
+    pub max_uncompressed_bytes: u64,
+    /// Largest uncompressed/compressed ratio of a zip container (zip bombs).
+    pub max_compression_ratio: u64,
+    pub max_pages: usize,
+    pub max_slides: usize,
+    pub max_sheets: usize,
+    pub max_rows: usize,
+    /// Deepest element nesting in HTML/XML/JSON.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            max_uncompressed_bytes: 512 * 1024 * 1024,
+            max_compression_ratio: 200,
+            max_pages: 5_000,
+            max_slides: 2_000,
+            max_sheets: 200,
+            max_rows: 200_000,
+            max_depth: 256,
+        }
+    }
+}
+
+impl Limits {
+    /// `count` against `limit`, as a [`Error::LimitExceeded`] naming `what`.
+    pub fn check(count: usize, limit: usize, what: &str) -> Result<()> {
+        if count > limit {
+            return Err(Error::LimitExceeded {
+                what: format!("{what} ({count})"),
+                limit: limit.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
 
 /// One input to parse: the bytes and what is known about them.
 #[derive(Debug, Clone, Copy)]
@@ -8,6 +56,7 @@ pub struct Input<'a> {
     pub bytes: &'a [u8],
     /// Declared media type (an HTTP `Content-Type`), if any.
     pub media_type: Option<&'a str>,
+    pub limits: Limits,
 }
 
 impl<'a> Input<'a> {
@@ -16,7 +65,19 @@ impl<'a> Input<'a> {
             name,
             bytes,
             media_type: None,
+            limits: Limits::default(),
         }
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The file name without folders and extension.
+    pub fn stem(&self) -> &str {
+        let file = self.name.rsplit(['/', '\\']).next().unwrap_or(self.name);
+        file.rsplit_once('.').map_or(file, |(stem, _)| stem)
     }
 
     pub fn with_media_type(mut self, media_type: &'a str) -> Self {
@@ -41,9 +102,9 @@ pub trait Format: Send + Sync {
     fn extensions(&self) -> &'static [&'static str];
     /// Media types this format claims (`text/html`).
     fn media_types(&self) -> &'static [&'static str];
-    /// True when the leading bytes carry this format's signature. Only strong
-    /// signatures count (magic numbers, `<!DOCTYPE html`): a weak guess would
-    /// let a sniff override a correct extension.
-    fn sniff(&self, head: &[u8]) -> bool;
+    /// True when the bytes carry this format's signature. Only strong
+    /// signatures count (magic numbers, `<!DOCTYPE html`, a zip's part names):
+    /// a weak guess would let a sniff override a correct extension.
+    fn sniff(&self, bytes: &[u8]) -> bool;
     fn parse(&self, input: &Input<'_>) -> Result<Document>;
 }

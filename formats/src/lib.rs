@@ -4,7 +4,12 @@
 //! picks a [`Format`] by sniffing the bytes, then by media type, then by file
 //! extension, and the format parses the bytes into sections that keep their
 //! heading path and an exact locator (page, slide, sheet + rows, time range,
-//! HTML anchor, line range) so every passage can be cited.
+//! HTML anchor, line or paragraph range, key path) so every passage can be
+//! cited. [`Limits`] bound what one input may cost (size, zip expansion,
+//! pages, rows, nesting).
+//!
+//! Formats: HTML/HTM/XHTML, Markdown, plain text, PDF, DOCX, PPTX,
+//! XLS/XLSX/ODS, CSV/TSV, JSON, XML, reStructuredText, CFG/CONF/INI.
 //!
 //! ```
 //! use quarry_formats::{Input, Registry};
@@ -17,15 +22,27 @@
 //! assert_eq!(doc.sections[0].heading_path, vec!["Reset your password".to_string()]);
 //! ```
 
+mod archive;
+pub mod cfg;
+pub mod delimited;
 mod document;
+pub mod docx;
 mod error;
 mod format;
 pub mod html;
+pub mod json;
 pub mod markdown;
+pub mod pdf;
+pub mod pptx;
+mod records;
 mod registry;
+pub mod rst;
+pub mod sheet;
 pub mod text;
+pub mod xml;
+mod xmlevents;
 
 pub use document::{Document, Locator, Mark, Section, SectionKind};
 pub use error::{Error, Result};
-pub use format::{Format, Input};
+pub use format::{Format, Input, Limits};
 pub use registry::Registry;

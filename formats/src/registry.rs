@@ -1,7 +1,17 @@
+use crate::archive::is_ole2;
+use crate::cfg::Config;
+use crate::delimited::Delimited;
+use crate::docx::Docx;
 use crate::html::Html;
+use crate::json::Json;
 use crate::markdown::Markdown;
+use crate::pdf::Pdf;
+use crate::pptx::Pptx;
+use crate::rst::Rst;
+use crate::sheet::Spreadsheet;
 use crate::text::{PlainText, looks_binary};
-use crate::{Document, Error, Format, Input, Result};
+use crate::xml::Xml;
+use crate::{Document, Error, Format, Input, Limits, Result};
 
 /// Picks the [`Format`] for an input and parses it.
 ///
@@ -10,7 +20,7 @@ use crate::{Document, Error, Format, Input, Result};
 /// read as plain text; binary without one is unsupported.
 pub struct Registry {
     formats: Vec<Box<dyn Format>>,
-    max_bytes: usize,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Registry {
@@ -20,35 +30,71 @@ impl std::fmt::Debug for Registry {
                 "formats",
                 &self.formats.iter().map(|x| x.name()).collect::<Vec<_>>(),
             )
-            .field("max_bytes", &self.max_bytes)
+            .field("limits", &self.limits)
             .finish()
     }
 }
 
-/// Default upper bound on one input's size.
-pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
-
 impl Default for Registry {
     fn default() -> Self {
+        // Order matters for sniffing: specific signatures first.
         Self::new(vec![
+            Box::new(Pdf),
+            Box::new(Docx),
+            Box::new(Pptx),
+            Box::new(Spreadsheet),
             Box::new(Html),
             Box::new(Markdown),
+            Box::new(Rst),
+            Box::new(Delimited),
+            Box::new(Json),
+            Box::new(Xml),
+            Box::new(Config),
             Box::new(PlainText),
         ])
     }
 }
 
+/// Signatures of common formats quarry does not read, so a PNG named
+/// `manual.pdf` is reported as what it is.
+const FOREIGN: &[(&[u8], &str)] = &[
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xFF\xD8\xFF", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1F\x8B", "gzip-compressed data"),
+    (b"\x7FELF", "an executable"),
+    (b"MZ", "an executable"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xBC\xAF\x27\x1C", "a 7-Zip archive"),
+];
+
 impl Registry {
     pub fn new(formats: Vec<Box<dyn Format>>) -> Self {
         Self {
             formats,
-            max_bytes: DEFAULT_MAX_BYTES,
+            limits: Limits::default(),
         }
     }
 
-    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
-        self.max_bytes = max_bytes;
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
+    }
+
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.limits.max_bytes = max_bytes;
+        self
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn by_name(&self, name: &str) -> Option<&dyn Format> {
+        self.formats
+            .iter()
+            .find(|f| f.name() == name)
+            .map(|f| f.as_ref())
     }
 
     /// Every extension some format claims, sorted; for error messages and the
@@ -86,8 +132,27 @@ impl Registry {
     /// The format that will parse `input`.
     pub fn detect(&self, input: &Input<'_>) -> Result<&dyn Format> {
         let head = &input.bytes[..input.bytes.len().min(4096)];
-        if let Some(f) = self.formats.iter().find(|f| f.sniff(head)) {
+        let ext = input.extension();
+        // An OLE2 file named .docx/.pptx is an encrypted Office file (or a
+        // legacy .doc/.ppt): let that format say so.
+        if is_ole2(head)
+            && let Some(f) = match ext.as_deref() {
+                Some("docx" | "doc") => self.by_name("docx"),
+                Some("pptx" | "ppt") => self.by_name("pptx"),
+                _ => None,
+            }
+        {
+            return Ok(f);
+        }
+        if let Some(f) = self.formats.iter().find(|f| f.sniff(input.bytes)) {
             return Ok(f.as_ref());
+        }
+        if let Some((_, what)) = FOREIGN.iter().find(|(sig, _)| head.starts_with(sig)) {
+            let named = ext
+                .as_deref()
+                .map(|e| format!(" named .{e}"))
+                .unwrap_or_default();
+            return Err(self.unsupported(Some(format!("the content is {what}{named}"))));
         }
         if let Some(mt) = input.media_type {
             let essence = mt
@@ -104,7 +169,7 @@ impl Registry {
                 return Ok(f.as_ref());
             }
         }
-        match input.extension() {
+        match ext {
             Some(ext) => {
                 if let Some(f) = self
                     .formats
@@ -128,13 +193,17 @@ impl Registry {
     /// Detects the format and parses; an empty result is an error, not a
     /// silent success.
     pub fn parse(&self, input: &Input<'_>) -> Result<Document> {
-        if input.bytes.len() > self.max_bytes {
+        if input.bytes.len() > self.limits.max_bytes {
             return Err(Error::TooLarge {
                 size: input.bytes.len(),
-                limit: self.max_bytes,
+                limit: self.limits.max_bytes,
             });
         }
-        let doc = self.detect(input)?.parse(input)?;
+        if input.bytes.is_empty() {
+            return Err(Error::Empty);
+        }
+        let input = input.with_limits(self.limits);
+        let doc = self.detect(&input)?.parse(&input)?;
         if doc.sections.iter().all(|s| s.text.trim().is_empty()) {
             return Err(Error::Empty);
         }
@@ -165,8 +234,24 @@ mod tests {
             .parse(&Input::new("tool.exe", b"MZ\x90\x00\x03\x00\x00\x00"))
             .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("unsupported format (.exe)"), "{msg}");
+        assert!(
+            msg.starts_with("unsupported format (the content is an executable named .exe)"),
+            "{msg}"
+        );
         assert!(msg.contains(".md") && msg.contains(".html"), "{msg}");
+    }
+
+    #[test]
+    fn foreign_content_is_named() {
+        let r = Registry::default();
+        let err = r
+            .parse(&Input::new("manual.pdf", b"\x89PNG\r\n\x1a\n\x00\x00"))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the content is a PNG image named .pdf"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Integration tests of the knowledge base: persistence, deletion, crash
 //! recovery, compaction, and the real embedding model.
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use quarry_formats::Locator;
 use quarry_index::{

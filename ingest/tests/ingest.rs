@@ -1,7 +1,10 @@
 //! Integration tests of the write path: chunker invariants (property tests)
 //! and the pipeline over real files, with the model-free hashing embedder.
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use proptest::prelude::*;
 use quarry_formats::{Document, Locator, Mark, Registry, Section};

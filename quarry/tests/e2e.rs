@@ -4,7 +4,10 @@
 //! The corpus is ingested once per test binary; tests that change a
 //! knowledge base work on their own copy of that data directory.
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,129 @@
+//! Safe reading of zip containers (docx, pptx, xlsx, ods): entry count,
+//! total uncompressed size and compression ratio are checked from the central
+//! directory before anything is inflated, and every read is capped again in
+//! case the directory lies.
+
+use crate::{Error, Limits, Result};
+use std::io::{Cursor, Read};
+
+const MAX_ENTRIES: usize = 20_000;
+
+/// An opened, checked zip archive.
+pub struct Archive<'a> {
+    zip: zip::ZipArchive<Cursor<&'a [u8]>>,
+    format: &'static str,
+    per_entry_limit: u64,
+}
+
+impl<'a> Archive<'a> {
+    pub fn open(bytes: &'a [u8], limits: &Limits, format: &'static str) -> Result<Self> {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| Error::Malformed {
+            format,
+            reason: format!("not a valid zip container: {e}"),
+        })?;
+        Limits::check(zip.len(), MAX_ENTRIES, "zip entries")?;
+        let mut total: u64 = 0;
+        for i in 0..zip.len() {
+            let entry = zip.by_index_raw(i).map_err(|e| Error::Malformed {
+                format,
+                reason: format!("bad zip entry: {e}"),
+            })?;
+            total = total.saturating_add(entry.size());
+        }
+        if total > limits.max_uncompressed_bytes {
+            return Err(Error::LimitExceeded {
+                what: format!("uncompressed size ({total} bytes)"),
+                limit: format!("{} bytes", limits.max_uncompressed_bytes),
+            });
+        }
+        let ratio = total / (bytes.len() as u64).max(1);
+        if ratio > limits.max_compression_ratio {
+            return Err(Error::LimitExceeded {
+                what: format!("compression ratio ({ratio}:1, a zip bomb?)"),
+                limit: format!("{}:1", limits.max_compression_ratio),
+            });
+        }
+        Ok(Self {
+            zip,
+            format,
+            per_entry_limit: limits.max_uncompressed_bytes,
+        })
+    }
+
+    /// An entry's bytes, `None` when absent.
+    pub fn read(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        let format = self.format;
+        let mut entry = match self.zip.by_name(name) {
+            Ok(e) => e,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(e) => {
+                return Err(Error::Malformed {
+                    format,
+                    reason: format!("{name}: {e}"),
+                });
+            }
+        };
+        let mut out = Vec::with_capacity(entry.size().min(16 * 1024 * 1024) as usize);
+        (&mut entry)
+            .take(self.per_entry_limit + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Malformed {
+                format,
+                reason: format!("{name}: {e}"),
+            })?;
+        if out.len() as u64 > self.per_entry_limit {
+            return Err(Error::LimitExceeded {
+                what: format!("uncompressed size of {name}"),
+                limit: format!("{} bytes", self.per_entry_limit),
+            });
+        }
+        Ok(Some(out))
+    }
+
+    /// An entry as UTF-8 text.
+    pub fn read_text(&mut self, name: &str) -> Result<Option<String>> {
+        let format = self.format;
+        self.read(name)?
+            .map(|b| {
+                String::from_utf8(b).map_err(|_| Error::Malformed {
+                    format,
+                    reason: format!("{name} is not UTF-8"),
+                })
+            })
+            .transpose()
+    }
+}
+
+/// What an Office Open XML / OpenDocument zip holds, from its part names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfficeKind {
+    Docx,
+    Pptx,
+    Xlsx,
+    Ods,
+}
+
+/// Tells docx / pptx / xlsx / ods apart by their part names.
+pub fn office_kind(bytes: &[u8]) -> Option<OfficeKind> {
+    if !bytes.starts_with(b"PK\x03\x04") {
+        return None;
+    }
+    let zip = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
+    let has = |n: &str| zip.file_names().any(|f| f.is_ok_and(|f| f == n));
+    if has("word/document.xml") {
+        Some(OfficeKind::Docx)
+    } else if has("ppt/presentation.xml") {
+        Some(OfficeKind::Pptx)
+    } else if has("xl/workbook.xml") {
+        Some(OfficeKind::Xlsx)
+    } else if has("content.xml") && has("mimetype") {
+        Some(OfficeKind::Ods)
+    } else {
+        None
+    }
+}
+
+/// OLE2 compound file: legacy .xls/.doc/.ppt, and encrypted OOXML files.
+pub fn is_ole2(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
+}
