@@ -128,9 +128,13 @@ impl Locator {
                 start: *a.min(c),
                 end: *b.max(d),
             },
-            (Path { path: a }, Path { path: b }) if a != b => Path {
-                path: format!("{a} … {b}"),
-            },
+            (Path { path: a }, Path { path: b }) if a != b => {
+                let first = a.split(" … ").next().unwrap_or(a);
+                let last = b.rsplit(" … ").next().unwrap_or(b);
+                Path {
+                    path: format!("{first} … {last}"),
+                }
+            }
             (
                 Sheet {
                     sheet,
@@ -216,6 +220,13 @@ mod tests {
             json,
             r#"{"type":"sheet","sheet":"Prices","first_row":2,"last_row":9}"#
         );
+    }
+
+    #[test]
+    fn path_ranges_keep_their_ends() {
+        let p = |s: &str| Locator::Path { path: s.into() };
+        let merged = p("/r/e[1]").merge(&p("/r/e[2]")).merge(&p("/r/e[3]"));
+        assert_eq!(merged, p("/r/e[1] … /r/e[3]"));
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Format for Html {
     fn parse(&self, input: &Input<'_>) -> Result<Document> {
         let charset = declared_charset(input.bytes);
         let source = decode(input.bytes, charset.as_deref(), "html")?;
-        Ok(parse_html(&source))
+        Ok(parse_html_with_depth(&source, input.limits.max_depth))
     }
 }
 
@@ -67,6 +67,12 @@ fn selector(css: &str) -> Option<Selector> {
 
 /// Parses already-decoded HTML.
 pub fn parse_html(source: &str) -> Document {
+    parse_html_with_depth(source, crate::Limits::default().max_depth)
+}
+
+/// Parses already-decoded HTML; elements nested deeper than `max_depth` are
+/// flattened to their text instead of walked (the walk is recursive).
+pub fn parse_html_with_depth(source: &str, max_depth: usize) -> Document {
     let dom = HtmlDoc::parse_document(source);
     let title = selector("title")
         .and_then(|s| dom.select(&s).next())
@@ -82,7 +88,7 @@ pub fn parse_html(source: &str) -> Document {
         .filter_map(|css| selector(css))
         .find_map(|s| dom.select(&s).next())
         .unwrap_or_else(|| dom.root_element());
-    let mut walker = Walker::new(root.value().name() == "body");
+    let mut walker = Walker::new(root.value().name() == "body", max_depth);
     walker.walk(root);
     walker.flush();
     let title = title.or_else(|| walker.first_heading.clone());
@@ -212,10 +218,12 @@ struct Walker {
     table_depth: usize,
     skip_in_body: bool,
     first_heading: Option<String>,
+    depth: usize,
+    max_depth: usize,
 }
 
 impl Walker {
-    fn new(root_is_body: bool) -> Self {
+    fn new(root_is_body: bool, max_depth: usize) -> Self {
         Self {
             sections: Vec::new(),
             headings: Vec::new(),
@@ -225,6 +233,8 @@ impl Walker {
             table_depth: 0,
             skip_in_body: root_is_body,
             first_heading: None,
+            depth: 0,
+            max_depth,
         }
     }
 
@@ -324,6 +334,15 @@ impl Walker {
     }
 
     fn walk(&mut self, el: ElementRef<'_>) {
+        if self.depth >= self.max_depth {
+            // `text()` iterates without recursion.
+            let text: Vec<&str> = el.text().collect();
+            self.block_break();
+            self.push_text(&text.join(" "));
+            self.block_break();
+            return;
+        }
+        self.depth += 1;
         for child in el.children() {
             match child.value() {
                 Node::Text(t) => self.push_text(t),
@@ -336,6 +355,7 @@ impl Walker {
                 _ => {}
             }
         }
+        self.depth -= 1;
     }
 
     fn element(&mut self, e: &Element, el: ElementRef<'_>) {
@@ -511,6 +531,22 @@ mod tests {
             b"<html><head><meta charset=\"iso-8859-1\"></head><body><p>caf\xe9</p></body></html>";
         let doc = Html.parse(&Input::new("x.htm", bytes)).unwrap();
         assert_eq!(doc.sections[0].text, "café");
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let html = format!(
+            "<html><body>{}deep text{}</body></html>",
+            "<div>".repeat(20_000),
+            "</div>".repeat(20_000)
+        );
+        let doc = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || parse_html(&html))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(doc.sections[0].text, "deep text");
     }
 
     #[test]

@@ -27,7 +27,22 @@ impl Format for Json {
     }
 
     fn parse(&self, input: &Input<'_>) -> Result<Document> {
-        let text = decode(input.bytes, None, "json")?;
+        // JSON is UTF-8 by definition (RFC 8259); only a UTF-16 BOM says otherwise.
+        let text =
+            if input.bytes.starts_with(&[0xFF, 0xFE]) || input.bytes.starts_with(&[0xFE, 0xFF]) {
+                decode(input.bytes, None, "json")?
+            } else {
+                let body = input
+                    .bytes
+                    .strip_prefix(b"\xEF\xBB\xBF")
+                    .unwrap_or(input.bytes);
+                std::str::from_utf8(body)
+                    .map_err(|e| Error::Malformed {
+                        format: "json",
+                        reason: format!("not valid UTF-8 (at byte {})", e.valid_up_to()),
+                    })?
+                    .to_owned()
+            };
         // serde_json refuses nesting deeper than 128, which bounds recursion here.
         let value: Value = serde_json::from_str(&text).map_err(|e| Error::Malformed {
             format: "json",

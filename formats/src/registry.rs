@@ -147,7 +147,11 @@ impl Registry {
         if let Some(f) = self.formats.iter().find(|f| f.sniff(input.bytes)) {
             return Ok(f.as_ref());
         }
-        if let Some((_, what)) = FOREIGN.iter().find(|(sig, _)| head.starts_with(sig)) {
+        // Content that contradicts a supported extension (a PNG named .pdf)
+        // is named for what it is; an unsupported extension speaks for itself.
+        if let Some((_, what)) = FOREIGN.iter().find(|(sig, _)| head.starts_with(sig))
+            && ext.as_deref().is_none_or(|e| self.supports_extension(e))
+        {
             let named = ext
                 .as_deref()
                 .map(|e| format!(" named .{e}"))
@@ -234,10 +238,7 @@ mod tests {
             .parse(&Input::new("tool.exe", b"MZ\x90\x00\x03\x00\x00\x00"))
             .unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("unsupported format (the content is an executable named .exe)"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("unsupported format (.exe)"), "{msg}");
         assert!(msg.contains(".md") && msg.contains(".html"), "{msg}");
     }
 

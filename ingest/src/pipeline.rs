@@ -18,7 +18,7 @@ use crate::chunk::{ChunkOptions, Chunker};
 use crate::source::{ItemRef, Source};
 use crate::{Error, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use quarry_formats::{Input, Registry};
+use quarry_formats::{Document, Input, Registry};
 use quarry_index::{ContentHash, DocumentMeta, KnowledgeBase, NewChunk, WriteOp};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -44,6 +44,8 @@ pub struct IngestOptions {
     pub citable: bool,
     /// Remove documents the source no longer lists.
     pub prune: bool,
+    /// Seconds one document may take to parse before it fails.
+    pub parse_timeout_secs: u64,
 }
 
 impl Default for IngestOptions {
@@ -56,6 +58,7 @@ impl Default for IngestOptions {
             commit_documents: 64,
             citable: true,
             prune: true,
+            parse_timeout_secs: 60,
         }
     }
 }
@@ -306,14 +309,7 @@ impl Pipeline {
         {
             return Ok(None);
         }
-        let mut input = Input::new(&item.name, &raw.bytes);
-        if let Some(mt) = raw.media_type.as_deref() {
-            input = input.with_media_type(mt);
-        }
-        let mut doc = self
-            .registry
-            .parse(&input)
-            .map_err(|e| Error::Document(e.to_string()))?;
+        let mut doc = self.parse_with_budget(&item.name, raw.bytes, raw.media_type)?;
         // Without a title of its own, a file is known by its name, which then
         // also gives its chunks their context.
         if doc.title.is_none() {
@@ -362,6 +358,50 @@ impl Pipeline {
             chunks,
             embed_texts,
         }))
+    }
+
+    /// Parses on a thread of its own, with a large stack (a last guard
+    /// against deep recursion in third-party parsers) and a time budget: a
+    /// document that takes longer fails, and its thread is left to finish in
+    /// the background with nobody waiting for it.
+    fn parse_with_budget(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        media_type: Option<String>,
+    ) -> Result<Document> {
+        let registry = self.registry.clone();
+        let name_owned = name.to_owned();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("quarry-parse".into())
+            .stack_size(64 * 1024 * 1024)
+            .spawn(move || {
+                let mut input = Input::new(&name_owned, &bytes);
+                if let Some(mt) = media_type.as_deref() {
+                    input = input.with_media_type(mt);
+                }
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    registry.parse(&input)
+                }));
+                let _ = tx.send(result);
+            })
+            .map_err(|e| Error::Pipeline(format!("cannot start a parser thread: {e}")))?;
+        let budget = Duration::from_secs(self.options.parse_timeout_secs.max(1));
+        match rx.recv_timeout(budget) {
+            Ok(Ok(parsed)) => parsed.map_err(|e| Error::Document(e.to_string())),
+            Ok(Err(p)) => Err(Error::Document(format!(
+                "parser crashed: {}",
+                panic_message(p.as_ref())
+            ))),
+            Err(RecvTimeoutError::Timeout) => Err(Error::Document(format!(
+                "parsing took longer than the budget of {} s",
+                budget.as_secs()
+            ))),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(Error::Document("parser thread died".into()))
+            }
+        }
     }
 
     fn batcher(&self, docs: Receiver<Prepared>, jobs: Sender<EmbedJob>, writer: Sender<WriterMsg>) {

@@ -273,3 +273,69 @@ fn identical_text_across_documents_is_embedded_once() {
         "{report:#?}"
     );
 }
+
+#[test]
+fn a_hostile_folder_finishes_with_the_valid_files_indexed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora");
+    let docs = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root.join("hostile")).unwrap().flatten() {
+        std::fs::copy(entry.path(), docs.path().join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(
+        root.join("formats/pdf/wal.pdf"),
+        docs.path().join("wal.pdf"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("formats/docx/whentouse.docx"),
+        docs.path().join("whentouse.docx"),
+    )
+    .unwrap();
+    // 200 MB, sparse: refused by size before anything is read.
+    std::fs::File::create(docs.path().join("huge.txt"))
+        .unwrap()
+        .set_len(200 * 1024 * 1024)
+        .unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let report = pipeline(data.path())
+        .run(&FileSource::new(docs.path()).unwrap(), &NoProgress)
+        .unwrap();
+    let failed: std::collections::BTreeMap<&str, &str> = report
+        .failed
+        .iter()
+        .map(|f| (f.name.as_str(), f.reason.as_str()))
+        .collect();
+    for valid in ["wal.pdf", "whentouse.docx", "invalid-utf8.txt", "deep.html"] {
+        assert!(
+            !failed.contains_key(valid),
+            "{valid} failed: {:?}",
+            failed.get(valid)
+        );
+    }
+    assert_eq!(report.indexed, 4, "{report:#?}");
+    assert_eq!(report.failed.len(), report.documents - 4);
+    assert!(
+        failed["huge.txt"].starts_with("too large"),
+        "{}",
+        failed["huge.txt"]
+    );
+    assert!(
+        failed["zip-bomb.docx"].contains("zip bomb"),
+        "{}",
+        failed["zip-bomb.docx"]
+    );
+    assert!(
+        failed["encrypted.pdf"].contains("password"),
+        "{}",
+        failed["encrypted.pdf"]
+    );
+    // Every failure names its own reason; none is a crash.
+    assert!(
+        report
+            .failed
+            .iter()
+            .all(|f| !f.reason.is_empty() && !f.reason.contains("crashed")),
+        "{report:#?}"
+    );
+}

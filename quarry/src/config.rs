@@ -6,6 +6,7 @@
 use anyhow::{Context, Result, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use quarry_formats::Limits;
 use quarry_index::{IndexOptions, ModelOptions};
 use quarry_ingest::IngestOptions;
 use quarry_query::QueryOptions;
@@ -33,6 +34,8 @@ pub struct Config {
     /// Where the knowledge base lives.
     pub data_dir: PathBuf,
     pub model: ModelOptions,
+    /// Bounds on what one input file may cost to parse.
+    pub formats: Limits,
     pub index: IndexOptions,
     pub ingest: IngestOptions,
     pub query: QueryOptions,
@@ -44,6 +47,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("quarry-data"),
             model: ModelOptions::default(),
+            formats: Limits::default(),
             index: IndexOptions::default(),
             ingest: IngestOptions::default(),
             query: QueryOptions::default(),

@@ -172,7 +172,8 @@ fn ingest(
     let mut options = config.ingest;
     options.citable = !private;
     options.prune = !no_prune;
-    let pipeline = Pipeline::new(kb.clone(), Arc::new(Registry::default()), options);
+    let registry = Registry::default().with_limits(config.formats);
+    let pipeline = Pipeline::new(kb.clone(), Arc::new(registry), options);
     let mut reports = Vec::new();
     for path in paths {
         let source =
