@@ -10,14 +10,28 @@ use std::path::Path;
 fn corpus() -> BTreeMap<String, Vec<(String, Vec<u8>)>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/formats");
     let mut by_format: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     dirs.sort();
-    for dir in dirs.into_iter().filter(|d| d.is_dir() && !d.ends_with("tools")) {
-        let label = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for dir in dirs
+        .into_iter()
+        .filter(|d| d.is_dir() && !d.ends_with("tools"))
+    {
+        let label = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             if let Ok(bytes) = std::fs::read(file.path()) {
                 let name = file.file_name().to_string_lossy().into_owned();
-                by_format.entry(label.clone()).or_default().push((name, bytes));
+                by_format
+                    .entry(label.clone())
+                    .or_default()
+                    .push((name, bytes));
             }
         }
     }

@@ -332,14 +332,19 @@ fn a_corrupt_or_unsupported_file_fails_alone() {
         b"%PDF-1.7\n%\xe2\xe3 broken",
     )
     .unwrap();
+    std::fs::write(
+        docs.path().join("diagram.png"),
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR",
+    )
+    .unwrap();
     let data = tempfile::tempdir().unwrap();
     let out = run_ok(quarry(data.path()).arg("ingest").arg(docs.path()));
-    assert!(out.contains("5 seen, 3 indexed"), "{out}");
+    assert!(out.contains("6 seen, 3 indexed"), "{out}");
     let errors: Vec<&str> = out
         .lines()
         .filter(|l| l.trim_start().starts_with("error:"))
         .collect();
-    assert_eq!(errors.len(), 2, "{out}");
+    assert_eq!(errors.len(), 3, "{out}");
     assert!(
         errors
             .iter()
@@ -349,7 +354,13 @@ fn a_corrupt_or_unsupported_file_fails_alone() {
     assert!(
         errors
             .iter()
-            .any(|l| l.contains("manual.pdf") && l.contains("unsupported format")),
+            .any(|l| l.contains("manual.pdf") && l.contains("malformed pdf")),
+        "{out}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("diagram.png") && l.contains("unsupported format (.png)")),
         "{out}"
     );
     let answer = run_ok(quarry(data.path()).args(["query", "When can I call support?", "--json"]));
