@@ -2,8 +2,9 @@
 //! headings, each `key = value` line is kept with the comment lines above it
 //! as its description, and every entry carries its line range.
 
+use crate::lines::LineSections;
 use crate::text::decode;
-use crate::{Document, Format, Input, Locator, Mark, Result, Section};
+use crate::{Document, Format, Input, Result};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Config;
@@ -45,120 +46,54 @@ fn section_header(line: &str) -> Option<String> {
 }
 
 pub fn parse_config(source: &str) -> Document {
-    let mut sections = Vec::new();
-    let mut heading: Vec<String> = Vec::new();
-    let mut text = String::new();
-    let mut marks: Vec<Mark> = Vec::new();
-    let mut span: Option<(u32, u32)> = None;
-    let mut pending: Vec<String> = Vec::new();
-    let mut pending_start = 0u32;
-
-    let flush = |heading: &Vec<String>,
-                 text: &mut String,
-                 marks: &mut Vec<Mark>,
-                 span: &mut Option<(u32, u32)>,
-                 sections: &mut Vec<Section>| {
-        let (start, end) = span.take().unwrap_or((1, 1));
-        if !text.trim().is_empty() {
-            let mut s = Section::new(
-                heading.clone(),
-                std::mem::take(text),
-                Locator::Lines { start, end },
-            );
-            s.marks = std::mem::take(marks);
-            sections.push(s);
-        }
-        text.clear();
-        marks.clear();
-    };
-    let entry = |text: &mut String,
-                 marks: &mut Vec<Mark>,
-                 span: &mut Option<(u32, u32)>,
-                 body: &str,
-                 start: u32,
-                 end: u32| {
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        marks.push(Mark {
-            offset: text.len(),
-            locator: Locator::Lines { start, end },
-        });
-        text.push_str(body);
-        *span = Some(span.map_or((start, end), |(s, _)| (s, end)));
-    };
-
+    let mut out = LineSections::default();
+    // Comment lines waiting for the setting they describe: (first line, text).
+    let mut pending: Option<(u32, Vec<String>)> = None;
+    // A comment block not followed by a setting describes nothing in
+    // particular: it is kept as text of its own.
+    let standalone =
+        |out: &mut LineSections, pending: &mut Option<(u32, Vec<String>)>, end: u32| {
+            if let Some((start, lines)) = pending.take() {
+                out.entry(&lines.join(" "), start, end, "\n");
+            }
+        };
+    let mut last = 0;
     for (i, line) in source.lines().enumerate() {
         let no = i as u32 + 1;
+        last = no;
         if let Some(c) = comment(line) {
-            if pending.is_empty() {
-                pending_start = no;
-            }
+            let (_, lines) = pending.get_or_insert_with(|| (no, Vec::new()));
             if !c.is_empty() {
-                pending.push(c.to_owned());
+                lines.push(c.to_owned());
             }
-            continue;
-        }
-        if line.trim().is_empty() {
-            // A comment block followed by a blank line describes nothing in
-            // particular: keep it as text of its own.
-            if !pending.is_empty() {
-                let body = pending.join(" ");
-                entry(
-                    &mut text,
-                    &mut marks,
-                    &mut span,
-                    &body,
-                    pending_start,
-                    no - 1,
-                );
-                pending.clear();
-            }
-            continue;
-        }
-        if let Some(name) = section_header(line) {
-            flush(&heading, &mut text, &mut marks, &mut span, &mut sections);
-            heading = vec![name];
-            if !pending.is_empty() {
-                let body = pending.join(" ");
-                entry(
-                    &mut text,
-                    &mut marks,
-                    &mut span,
-                    &body,
-                    pending_start,
-                    no - 1,
-                );
-                pending.clear();
-            }
-            continue;
-        }
-        let setting = line.trim();
-        let (start, body) = if pending.is_empty() {
-            (no, setting.to_owned())
+        } else if line.trim().is_empty() {
+            standalone(&mut out, &mut pending, no - 1);
+        } else if let Some(name) = section_header(line) {
+            out.heading(1, &name);
+            standalone(&mut out, &mut pending, no - 1);
         } else {
-            (pending_start, format!("{setting} — {}", pending.join(" ")))
-        };
-        pending.clear();
-        entry(&mut text, &mut marks, &mut span, &body, start, no);
+            let setting = line.trim();
+            match pending.take() {
+                Some((start, lines)) if !lines.is_empty() => {
+                    out.entry(&format!("{setting} — {}", lines.join(" ")), start, no, "\n")
+                }
+                _ => out.entry(setting, no, no, "\n"),
+            }
+        }
     }
-    if !pending.is_empty() {
-        let body = pending.join(" ");
-        let end = source.lines().count() as u32;
-        entry(&mut text, &mut marks, &mut span, &body, pending_start, end);
-    }
-    flush(&heading, &mut text, &mut marks, &mut span, &mut sections);
+    standalone(&mut out, &mut pending, last);
     Document {
         title: None,
         format: "config".into(),
         language: None,
-        sections,
+        sections: out.finish(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Locator;
 
     #[test]
     fn sections_settings_and_descriptions() {

@@ -31,6 +31,7 @@ mod error;
 mod format;
 pub mod html;
 pub mod json;
+mod lines;
 pub mod markdown;
 pub mod pdf;
 pub mod pptx;

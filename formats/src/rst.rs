@@ -3,8 +3,9 @@
 //! literal blocks kept whole, comments and link targets dropped. Every
 //! paragraph carries its line range.
 
+use crate::lines::LineSections;
 use crate::text::decode;
-use crate::{Document, Format, Input, Locator, Mark, Result, Section};
+use crate::{Document, Format, Input, Result};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rst;
@@ -49,66 +50,22 @@ fn is_comment(line: &str) -> bool {
         || t.starts_with("__ ")
 }
 
-struct Builder {
-    sections: Vec<Section>,
-    path: Vec<(usize, String)>,
-    text: String,
-    marks: Vec<Mark>,
-    span: Option<(u32, u32)>,
-}
-
-impl Builder {
-    fn flush(&mut self) {
-        let text = self.text.trim_end().to_owned();
-        self.text.clear();
-        let marks = std::mem::take(&mut self.marks);
-        let span = self.span.take();
-        if text.trim().is_empty() {
-            return;
-        }
-        let (start, end) = span.unwrap_or((1, 1));
-        let mut s = Section::new(
-            self.path.iter().map(|(_, h)| h.clone()).collect(),
-            text,
-            Locator::Lines { start, end },
+/// Appends a paragraph (source lines from `first_line`) as one entry.
+fn paragraph(out: &mut LineSections, lines: &[&str], first_line: u32) {
+    if !lines.is_empty() {
+        out.entry(
+            &lines.join("\n"),
+            first_line,
+            first_line + lines.len() as u32 - 1,
+            "\n\n",
         );
-        s.marks = marks;
-        self.sections.push(s);
-    }
-
-    fn paragraph(&mut self, lines: &[&str], first_line: u32) {
-        if lines.iter().all(|l| l.trim().is_empty()) {
-            return;
-        }
-        let last_line = first_line + lines.len() as u32 - 1;
-        if !self.text.is_empty() {
-            self.text.push_str("\n\n");
-        }
-        self.marks.push(Mark {
-            offset: self.text.len(),
-            locator: Locator::Lines {
-                start: first_line,
-                end: last_line,
-            },
-        });
-        self.text.push_str(&lines.join("\n"));
-        self.span = Some(match self.span {
-            Some((s, _)) => (s, last_line),
-            None => (first_line, last_line),
-        });
     }
 }
 
 pub fn parse_rst(source: &str) -> Document {
     let lines: Vec<&str> = source.lines().collect();
     let mut styles: Vec<(char, bool)> = Vec::new();
-    let mut b = Builder {
-        sections: Vec::new(),
-        path: Vec::new(),
-        text: String::new(),
-        marks: Vec::new(),
-        span: None,
-    };
+    let mut b = LineSections::default();
     let mut title = None;
     let mut block: Vec<&str> = Vec::new();
     let mut block_start = 1u32;
@@ -132,9 +89,8 @@ pub fn parse_rst(source: &str) -> Document {
             _ => None,
         };
         if let Some((c, overline, text, consumed)) = heading {
-            b.paragraph(&block, block_start);
+            paragraph(&mut b, &block, block_start);
             block.clear();
-            b.flush();
             let level = match styles.iter().position(|s| *s == (c, overline)) {
                 Some(l) => l + 1,
                 None => {
@@ -142,10 +98,7 @@ pub fn parse_rst(source: &str) -> Document {
                     styles.len()
                 }
             };
-            while b.path.last().is_some_and(|(l, _)| *l >= level) {
-                b.path.pop();
-            }
-            b.path.push((level, text.to_owned()));
+            b.heading(level, text);
             title.get_or_insert_with(|| text.to_owned());
             i += consumed;
             block_start = i as u32 + 1;
@@ -159,7 +112,7 @@ pub fn parse_rst(source: &str) -> Document {
             if literal {
                 block.push("");
             } else {
-                b.paragraph(&block, block_start);
+                paragraph(&mut b, &block, block_start);
                 block.clear();
                 block_start = i as u32 + 2;
             }
@@ -177,19 +130,19 @@ pub fn parse_rst(source: &str) -> Document {
         }
         i += 1;
     }
-    b.paragraph(&block, block_start);
-    b.flush();
+    paragraph(&mut b, &block, block_start);
     Document {
         title,
         format: "rst".into(),
         language: None,
-        sections: b.sections,
+        sections: b.finish(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Locator;
 
     #[test]
     fn adornment_levels_and_line_ranges() {
