@@ -11,7 +11,7 @@ use quarry_index::{Embedder, KnowledgeBase};
 use quarry_ingest::{
     Chunker, FileSource, IngestOptions, IngestReport, NoProgress, Pipeline, Source,
 };
-use quarry_query::{Decision, QueryRequest, Retriever};
+use quarry_query::{Decision, Fusion, QueryOptions, QueryRequest, Retriever};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,6 +83,88 @@ impl Latency {
     }
 }
 
+/// Retrieval quality of one fusion mode on a corpus' labelled questions.
+/// Relevance is per document: a question is answered at rank r when the
+/// r-th passage cites one of its expected documents.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ModeEval {
+    pub fusion: Fusion,
+    pub hit_at_1: f64,
+    pub hit_at_3: f64,
+    /// Share of answerable questions with an expected document in the top 10.
+    pub recall_at_10: f64,
+    pub mrr: f64,
+    /// Binary relevance over distinct documents in the top 10.
+    pub ndcg_at_10: f64,
+    pub decision_accuracy: f64,
+    pub mean_confidence_answerable: f64,
+    pub mean_confidence_offtopic: f64,
+}
+
+/// Runs every labelled question through `retriever` (asking for 10 passages).
+pub fn evaluate(retriever: &Retriever, fusion: Fusion, cases: &[QueryCase]) -> Result<ModeEval> {
+    let (mut h1, mut h3, mut h10, mut rr, mut ndcg, mut right) = (0.0, 0.0, 0.0, 0.0, 0.0, 0usize);
+    let (mut conf_a, mut conf_o) = (Vec::new(), Vec::new());
+    let mut answerable = 0usize;
+    for case in cases {
+        let request = QueryRequest {
+            top_k: Some(10),
+            ..QueryRequest::new(case.query.clone())
+        };
+        let r = retriever.query(&request)?;
+        if case.expect.is_empty() {
+            conf_o.push(r.confidence as f64);
+            right += usize::from(r.decision != Decision::Answer);
+            continue;
+        }
+        answerable += 1;
+        conf_a.push(r.confidence as f64);
+        right += usize::from(r.decision == Decision::Answer);
+        let docs: Vec<&str> = r
+            .passages
+            .iter()
+            .map(|p| p.citation.as_ref().map_or("", |c| file_name(&c.uri)))
+            .collect();
+        let relevant = |d: &str| case.expect.iter().any(|e| e == d);
+        if let Some(first) = docs.iter().position(|d| relevant(d)) {
+            h1 += f64::from(u8::from(first < 1));
+            h3 += f64::from(u8::from(first < 3));
+            h10 += f64::from(u8::from(first < 10));
+            rr += 1.0 / (first as f64 + 1.0);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let dcg: f64 = docs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| relevant(d) && seen.insert(**d))
+            .map(|(i, _)| 1.0 / ((i as f64) + 2.0).log2())
+            .sum();
+        let ideal: f64 = (0..case.expect.len().min(10))
+            .map(|i| 1.0 / ((i as f64) + 2.0).log2())
+            .sum();
+        ndcg += dcg / ideal.max(1e-9);
+    }
+    let n = answerable.max(1) as f64;
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    Ok(ModeEval {
+        fusion,
+        hit_at_1: h1 / n,
+        hit_at_3: h3 / n,
+        recall_at_10: h10 / n,
+        mrr: rr / n,
+        ndcg_at_10: ndcg / n,
+        decision_accuracy: right as f64 / cases.len().max(1) as f64,
+        mean_confidence_answerable: mean(&conf_a),
+        mean_confidence_offtopic: mean(&conf_o),
+    })
+}
+
 /// Everything one bench run measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -113,6 +195,8 @@ pub struct BenchReport {
     pub decision_accuracy: f64,
     pub mean_confidence_answerable: f64,
     pub mean_confidence_offtopic: f64,
+    /// The same questions under each fusion mode.
+    pub modes: Vec<ModeEval>,
 }
 
 /// What to run.
@@ -279,6 +363,15 @@ pub fn run(
     let ingest = pipeline.run(&source, &NoProgress)?;
     let resync = pipeline.run(&source, &NoProgress)?;
 
+    let mut modes = Vec::new();
+    for fusion in [Fusion::Vector, Fusion::Keyword, Fusion::Rrf, Fusion::Blend] {
+        let options = QueryOptions { fusion, ..query };
+        modes.push(evaluate(
+            &Retriever::new(kb.clone(), options)?,
+            fusion,
+            &cases,
+        )?);
+    }
     let retriever = Retriever::new(kb, query)?;
     let http = http_latency(Arc::new(retriever.clone()), &cases, options.queries)?;
     let (mut total, mut embed, mut search) = (Vec::new(), Vec::new(), Vec::new());
@@ -341,6 +434,7 @@ pub fn run(
         decision_accuracy: right as f64 / cases.len().max(1) as f64,
         mean_confidence_answerable: mean(&conf_a),
         mean_confidence_offtopic: mean(&conf_o),
+        modes,
     })
 }
 
@@ -376,6 +470,27 @@ impl BenchReport {
             ),
         ]
         .join("\n")
+    }
+
+    /// Retrieval quality per fusion mode, as a Markdown table.
+    pub fn modes_table(&self) -> String {
+        let mut out = vec![
+            "| fusion | hit@1 | hit@3 | recall@10 | MRR | nDCG@10 | decision acc. |".to_string(),
+            "|---|---|---|---|---|---|---|".to_string(),
+        ];
+        for m in &self.modes {
+            out.push(format!(
+                "| {:?} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.2} |",
+                m.fusion,
+                m.hit_at_1,
+                m.hit_at_3,
+                m.recall_at_10,
+                m.mrr,
+                m.ndcg_at_10,
+                m.decision_accuracy
+            ));
+        }
+        out.join("\n")
     }
 }
 

@@ -9,6 +9,7 @@
 //! readable and searchable.
 
 use crate::embed::Embedder;
+use crate::keyword::KeywordIndex;
 use crate::store::{ChunkRecord, ChunkStore, DocumentRecord, SqliteStore, StoreStats, WriteOp};
 use crate::vector::{ExactIndex, HnswIndex, HnswOptions, Point, VectorIndex, load_snapshot};
 use crate::{ContentHash, Error, Result};
@@ -82,6 +83,7 @@ pub struct KnowledgeBase {
     store: Box<dyn ChunkStore>,
     vectors: RwLock<Arc<dyn VectorIndex>>,
     live: RwLock<HashSet<u64>>,
+    keywords: KeywordIndex,
     embedder: Arc<dyn Embedder>,
     options: IndexOptions,
     writer: Mutex<WriterState>,
@@ -93,6 +95,22 @@ impl std::fmt::Debug for KnowledgeBase {
             .field("dir", &self.dir)
             .field("model", &self.embedder.model_id())
             .finish()
+    }
+}
+
+/// Opens the keyword index, starting it afresh (to be replayed from the
+/// store) when it is damaged or from an older schema.
+fn open_keywords(dir: &Path) -> Result<(KeywordIndex, u64)> {
+    match KeywordIndex::open(dir) {
+        Ok((index, watermark)) if index.schema_matches() => Ok((index, watermark)),
+        result => {
+            if let Err(e) = &result {
+                tracing::warn!("keyword index unusable, rebuilding from the store: {e}");
+            }
+            drop(result);
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            KeywordIndex::open(dir)
+        }
     }
 }
 
@@ -121,11 +139,13 @@ impl KnowledgeBase {
             None => store.set_meta("model_id", embedder.model_id())?,
         }
         let live = store.live_ids()?;
+        let (keywords, keyword_watermark) = open_keywords(&dir.join("keywords"))?;
         let kb = Self {
             dir: dir.to_owned(),
             store: Box::new(store),
             vectors: RwLock::new(Arc::new(ExactIndex::default())),
             live: RwLock::new(live),
+            keywords,
             embedder,
             options,
             writer: Mutex::new(WriterState {
@@ -134,7 +154,27 @@ impl KnowledgeBase {
             }),
         };
         kb.load_vectors()?;
+        kb.catch_up_keywords(keyword_watermark)?;
         Ok(kb)
+    }
+
+    /// Replays chunks the keyword index has not seen (a crash between the
+    /// store's commit and the index's).
+    fn catch_up_keywords(&self, watermark: u64) -> Result<()> {
+        let mut batch: Vec<(u64, String)> = Vec::new();
+        let mut highest = watermark;
+        self.store.texts_after(watermark, &mut |id, text| {
+            highest = highest.max(id);
+            batch.push((id, text));
+        })?;
+        if !batch.is_empty() {
+            tracing::info!(
+                chunks = batch.len(),
+                "keyword index caught up from the store"
+            );
+            self.keywords.apply(&batch, &[], highest)?;
+        }
+        Ok(())
     }
 
     fn snapshot_dir(&self) -> PathBuf {
@@ -242,6 +282,21 @@ impl KnowledgeBase {
         let outcome = self.store.commit(ops)?;
         let index = self.vectors.read().map_err(|_| poisoned())?.clone();
         index.insert(&outcome.added);
+        let watermark = outcome
+            .added
+            .iter()
+            .map(|p| p.0)
+            .max()
+            .unwrap_or(0)
+            .max(state.watermark);
+        if let Err(e) = self
+            .keywords
+            .apply(&outcome.added_text, &outcome.removed, watermark)
+        {
+            // The store has the batch; the next open replays it into the
+            // keyword index, and searches filter removed ids meanwhile.
+            tracing::error!("keyword index update failed (replayed on next open): {e}");
+        }
         {
             let mut live = self.live.write().map_err(|_| poisoned())?;
             for vid in &outcome.removed {
@@ -309,19 +364,7 @@ impl KnowledgeBase {
 
     /// The `k` nearest live chunks to a query vector.
     pub fn search(&self, query: &[f32], k: usize, ef: Option<usize>) -> Result<Vec<Hit>> {
-        if query.len() != self.embedder.dimensions() {
-            return Err(Error::InvalidInput(format!(
-                "query vector has {} dimensions, the model {}",
-                query.len(),
-                self.embedder.dimensions()
-            )));
-        }
-        let index = self.vectors.read().map_err(|_| poisoned())?.clone();
-        let hits = {
-            let live = self.live.read().map_err(|_| poisoned())?;
-            let ef = ef.unwrap_or(self.options.hnsw.ef_search);
-            index.search(query, k, ef, &|id| live.contains(&id))
-        };
+        let hits = self.vector_candidates(query, k, ef)?;
         let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
         let mut chunks: HashMap<u64, ChunkRecord> = self
             .store
@@ -336,6 +379,37 @@ impl KnowledgeBase {
                 chunks.remove(&id).map(|chunk| Hit { chunk, similarity })
             })
             .collect())
+    }
+
+    /// The `k` nearest live chunk ids to a query vector, with similarity.
+    pub fn vector_candidates(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+    ) -> Result<Vec<(u64, f32)>> {
+        if query.len() != self.embedder.dimensions() {
+            return Err(Error::InvalidInput(format!(
+                "query vector has {} dimensions, the model {}",
+                query.len(),
+                self.embedder.dimensions()
+            )));
+        }
+        let index = self.vectors.read().map_err(|_| poisoned())?.clone();
+        let live = self.live.read().map_err(|_| poisoned())?;
+        let ef = ef.unwrap_or(self.options.hnsw.ef_search);
+        Ok(index.search(query, k, ef, &|id| live.contains(&id)))
+    }
+
+    /// The `k` best live chunk ids for a text query by BM25, with score.
+    pub fn keyword_candidates(&self, query: &str, k: usize) -> Result<Vec<(u64, f32)>> {
+        let live = self.live.read().map_err(|_| poisoned())?;
+        self.keywords.search(query, k, &|id| live.contains(&id))
+    }
+
+    /// Chunks by id, in the order asked (ids no longer stored are skipped).
+    pub fn chunks(&self, ids: &[u64]) -> Result<Vec<ChunkRecord>> {
+        self.store.chunks(ids)
     }
 
     pub fn stats(&self) -> Result<KbStats> {

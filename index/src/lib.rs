@@ -36,6 +36,7 @@ pub mod embed;
 mod error;
 mod hash;
 mod kb;
+pub mod keyword;
 pub mod store;
 pub mod vector;
 

@@ -92,11 +92,27 @@ pub enum WriteOp {
     Delete { uri: String },
 }
 
-/// What a committed batch changed in the vector space.
+/// What a committed batch changed in the derived indexes.
 #[derive(Debug, Default)]
 pub struct CommitOutcome {
     pub added: Vec<Point>,
+    /// Keyword text of each added chunk (see [`keyword_text`]).
+    pub added_text: Vec<(u64, String)>,
     pub removed: Vec<u64>,
+}
+
+/// What the keyword index sees of a chunk: title, headings and text.
+pub fn keyword_text(title: Option<&str>, heading_path: &[String], text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for part in title
+        .into_iter()
+        .chain(heading_path.iter().map(String::as_str))
+    {
+        out.push_str(part);
+        out.push('\n');
+    }
+    out.push_str(text);
+    out
 }
 
 /// Counts for status output.
@@ -119,6 +135,8 @@ pub trait ChunkStore: Send + Sync {
     fn live_ids(&self) -> Result<HashSet<u64>>;
     /// Every (id, vector) with id greater than `after`, in id order.
     fn points_after(&self, after: u64, sink: &mut dyn FnMut(Point)) -> Result<()>;
+    /// Every (id, keyword text) with id greater than `after`, in id order.
+    fn texts_after(&self, after: u64, sink: &mut dyn FnMut(u64, String)) -> Result<()>;
     /// Applies all ops in one transaction.
     fn commit(&self, ops: &[WriteOp]) -> Result<CommitOutcome>;
     fn stats(&self) -> Result<StoreStats>;
@@ -414,6 +432,25 @@ impl ChunkStore for SqliteStore {
         })
     }
 
+    fn texts_after(&self, after: u64, sink: &mut dyn FnMut(u64, String)) -> Result<()> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT c.vid, d.title, c.heading_path, c.text FROM chunks c JOIN documents d ON d.uri = c.doc_uri \
+                 WHERE c.vid > ?1 ORDER BY c.vid",
+            )?;
+            let mut rows = stmt.query([after as i64])?;
+            while let Some(r) = rows.next()? {
+                let vid: i64 = r.get(0)?;
+                let title: Option<String> = r.get(1)?;
+                let path: Vec<String> =
+                    serde_json::from_str(&r.get::<_, String>(2)?).map_err(|e| corrupt("heading path", e))?;
+                let text: String = r.get(3)?;
+                sink(vid as u64, keyword_text(title.as_deref(), &path, &text));
+            }
+            Ok(())
+        })
+    }
+
     fn commit(&self, ops: &[WriteOp]) -> Result<CommitOutcome> {
         self.write(|conn| {
             let tx = conn.transaction()?;
@@ -565,6 +602,10 @@ fn upsert(
             }
         };
         outcome.added.push((vid, vector));
+        outcome.added_text.push((
+            vid,
+            keyword_text(doc.title.as_deref(), &chunk.heading_path, &chunk.text),
+        ));
     }
     for (_, vid) in existing {
         tx.prepare_cached("DELETE FROM chunks WHERE vid = ?1")?

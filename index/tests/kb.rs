@@ -282,3 +282,37 @@ fn real_model_embeds_meaningfully() {
         .unwrap();
     assert!(sim(&single[0], &p[1]) > 0.9999);
 }
+
+#[test]
+fn keyword_search_follows_commits_and_is_rebuilt_when_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = embedder();
+    let kw = |kb: &KnowledgeBase, q: &str| -> Vec<u64> {
+        kb.keyword_candidates(q, 5)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.0)
+            .collect()
+    };
+    {
+        let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+        kb.commit(&[
+            doc(
+                "a",
+                &["reset your password from the login page"],
+                e.as_ref(),
+            ),
+            doc("b", &["invoices are emailed monthly"], e.as_ref()),
+        ])
+        .unwrap();
+        assert_eq!(kw(&kb, "passwords").len(), 1, "stemmed match");
+        kb.commit(&[WriteOp::Delete { uri: "a".into() }]).unwrap();
+        assert!(kw(&kb, "passwords").is_empty());
+    }
+    std::fs::remove_dir_all(dir.path().join("keywords")).unwrap();
+    let kb = KnowledgeBase::open(dir.path(), e.clone(), small_options()).unwrap();
+    let hits = kw(&kb, "monthly invoice");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(kb.chunks(&hits).unwrap()[0].doc_uri, "b");
+    assert!(kw(&kb, "password").is_empty());
+}

@@ -79,6 +79,10 @@ enum Command {
         quick: bool,
         #[arg(long)]
         json: bool,
+        /// Fail when recall@10 of the configured fusion falls below this
+        /// (a quality regression guard for CI, not a timing).
+        #[arg(long)]
+        min_recall_at_10: Option<f64>,
     },
 }
 
@@ -123,7 +127,8 @@ fn run(cli: Cli) -> Result<()> {
             queries,
             quick,
             json,
-        } => bench(&config, corpus, queries, quick, json),
+            min_recall_at_10,
+        } => bench(&config, corpus, queries, quick, json, min_recall_at_10),
     }
 }
 
@@ -329,7 +334,14 @@ fn status(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn bench(config: &Config, corpus: PathBuf, queries: usize, quick: bool, json: bool) -> Result<()> {
+fn bench(
+    config: &Config,
+    corpus: PathBuf,
+    queries: usize,
+    quick: bool,
+    json: bool,
+    min_recall_at_10: Option<f64>,
+) -> Result<()> {
     if !corpus.join("docs").is_dir() {
         bail!("{} has no docs/ folder", corpus.display());
     }
@@ -345,6 +357,26 @@ fn bench(config: &Config, corpus: PathBuf, queries: usize, quick: bool, json: bo
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{}", report.table());
+        println!();
+        println!("{}", report.modes_table());
+    }
+    if let Some(floor) = min_recall_at_10 {
+        let configured = report
+            .modes
+            .iter()
+            .find(|m| m.fusion == config.query.fusion)
+            .context("the configured fusion mode was not evaluated")?;
+        if configured.recall_at_10 < floor {
+            bail!(
+                "recall@10 of {:?} fusion is {:.3}, below the floor of {floor}",
+                configured.fusion,
+                configured.recall_at_10
+            );
+        }
+        println!(
+            "recall@10 {:.3} ≥ floor {floor}: ok",
+            configured.recall_at_10
+        );
     }
     Ok(())
 }

@@ -25,5 +25,6 @@ pub mod retrieve;
 pub use confidence::{ConfidenceOptions, Decision, DecisionDetails};
 pub use error::{Error, Result};
 pub use retrieve::{
-    Citation, Passage, QueryOptions, QueryRequest, QueryResponse, Retriever, ScoreDetails, Timings,
+    Citation, Fusion, Passage, QueryOptions, QueryRequest, QueryResponse, Retriever, ScoreDetails,
+    Timings,
 };

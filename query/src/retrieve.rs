@@ -2,11 +2,26 @@
 
 use crate::confidence::{ConfidenceOptions, Decision, DecisionDetails};
 use crate::{Error, Result};
-use quarry_index::{ContentHash, Hit, KnowledgeBase, Locator};
+use quarry_index::{ChunkRecord, ContentHash, KnowledgeBase, Locator};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// How the vector and keyword rankings become one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fusion {
+    /// Reciprocal rank fusion: Σ 1 / (k + rank) over both rankings.
+    #[default]
+    Rrf,
+    /// Min-max normalised scores, weighted (`blend_vector_weight`).
+    Blend,
+    /// Vector search alone.
+    Vector,
+    /// BM25 alone.
+    Keyword,
+}
 
 /// Settings of the read path.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -21,6 +36,11 @@ pub struct QueryOptions {
     /// Candidates fetched per passage returned, so collapsing duplicates
     /// still leaves `top_k`.
     pub oversample: usize,
+    pub fusion: Fusion,
+    /// The `k` of reciprocal rank fusion (60 in the original paper).
+    pub rrf_k: f32,
+    /// Weight of the vector side in `blend` fusion (the keyword side gets the rest).
+    pub blend_vector_weight: f32,
     pub confidence: ConfidenceOptions,
 }
 
@@ -31,6 +51,9 @@ impl Default for QueryOptions {
             max_top_k: 50,
             max_query_chars: 2_000,
             oversample: 3,
+            fusion: Fusion::Rrf,
+            rrf_k: 60.0,
+            blend_vector_weight: 0.5,
             confidence: ConfidenceOptions::default(),
         }
     }
@@ -76,8 +99,14 @@ pub struct Citation {
 pub struct ScoreDetails {
     /// Cosine similarity of query and passage embeddings.
     pub vector_similarity: f32,
-    /// 1-based rank in the vector search.
-    pub vector_rank: usize,
+    /// 1-based rank in the vector search, if it found this passage.
+    pub vector_rank: Option<usize>,
+    /// BM25 score, if the keyword search found this passage.
+    pub keyword_score: Option<f32>,
+    /// 1-based rank in the keyword search.
+    pub keyword_rank: Option<usize>,
+    /// The fused score the passages are ordered by (also `score`).
+    pub fused: f32,
     /// Other passages with the same text that were folded into this one.
     pub duplicates_collapsed: usize,
 }
@@ -99,7 +128,9 @@ pub struct Passage {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     pub embed_ms: f64,
+    /// Vector search.
     pub search_ms: f64,
+    pub keyword_ms: f64,
     pub total_ms: f64,
 }
 
@@ -176,13 +207,32 @@ impl Retriever {
         let t = Instant::now();
         let vector = self.kb.embedder().embed_query(&query)?;
         let embed_ms = ms(t);
+        let n = (top_k * self.options.oversample.max(1)).max(20);
+        let fusion = self.options.fusion;
         let t = Instant::now();
-        let hits = self
-            .kb
-            .search(&vector, top_k * self.options.oversample.max(1), None)?;
+        let by_vector = match fusion {
+            Fusion::Keyword => Vec::new(),
+            _ => self.kb.vector_candidates(&vector, n, None)?,
+        };
         let search_ms = ms(t);
-        let passages = collapse(hits, top_k);
-        let similarities: Vec<f32> = passages.iter().map(|p| p.score).collect();
+        let t = Instant::now();
+        let by_keyword = match fusion {
+            Fusion::Vector => Vec::new(),
+            _ => self.kb.keyword_candidates(&query, n)?,
+        };
+        let keyword_ms = ms(t);
+        let mut candidates = fuse(&by_vector, &by_keyword, &self.options);
+        candidates.truncate(n);
+        let chunks = self
+            .kb
+            .chunks(&candidates.iter().map(|c| c.id).collect::<Vec<_>>())?;
+        self.fill_similarities(&vector, &mut candidates, &chunks)?;
+        let passages = collapse(candidates, chunks, top_k);
+        let mut similarities: Vec<f32> = passages
+            .iter()
+            .map(|p| p.score_details.vector_similarity)
+            .collect();
+        similarities.sort_by(|a, b| b.total_cmp(a));
         let (decision, details) = self.options.confidence.assess(&similarities);
         Ok(QueryResponse {
             passages,
@@ -192,31 +242,131 @@ impl Retriever {
             timings: Timings {
                 embed_ms,
                 search_ms,
+                keyword_ms,
                 total_ms: ms(started),
             },
         })
+    }
+
+    /// Candidates the vector search did not return get their similarity from
+    /// the stored embeddings, so confidence and score details are complete.
+    fn fill_similarities(
+        &self,
+        query: &[f32],
+        candidates: &mut [Candidate],
+        chunks: &[ChunkRecord],
+    ) -> Result<()> {
+        let hash_of: HashMap<u64, ContentHash> =
+            chunks.iter().map(|c| (c.vid, c.content_hash)).collect();
+        let missing: Vec<ContentHash> = candidates
+            .iter()
+            .filter(|c| c.similarity.is_none())
+            .filter_map(|c| hash_of.get(&c.id).copied())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let vectors = self.kb.cached_embeddings(&missing)?;
+        for c in candidates.iter_mut().filter(|c| c.similarity.is_none()) {
+            c.similarity = hash_of
+                .get(&c.id)
+                .and_then(|h| vectors.get(h))
+                .map(|v| quarry_index::embed::dot(query, v));
+        }
+        Ok(())
+    }
+}
+
+/// One chunk on its way to becoming a passage.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    id: u64,
+    fused: f32,
+    similarity: Option<f32>,
+    vector_rank: Option<usize>,
+    keyword_score: Option<f32>,
+    keyword_rank: Option<usize>,
+}
+
+/// Merges the two rankings (each best first) into one, best first.
+fn fuse(
+    by_vector: &[(u64, f32)],
+    by_keyword: &[(u64, f32)],
+    options: &QueryOptions,
+) -> Vec<Candidate> {
+    let mut all: HashMap<u64, Candidate> = HashMap::new();
+    for (rank, (id, sim)) in by_vector.iter().enumerate() {
+        let c = all.entry(*id).or_insert_with(|| Candidate::new(*id));
+        c.similarity = Some(*sim);
+        c.vector_rank = Some(rank + 1);
+    }
+    for (rank, (id, score)) in by_keyword.iter().enumerate() {
+        let c = all.entry(*id).or_insert_with(|| Candidate::new(*id));
+        c.keyword_score = Some(*score);
+        c.keyword_rank = Some(rank + 1);
+    }
+    let range = |xs: &[(u64, f32)]| {
+        let max = xs.iter().map(|x| x.1).fold(f32::MIN, f32::max);
+        let min = xs.iter().map(|x| x.1).fold(f32::MAX, f32::min);
+        (min, (max - min).max(1e-6))
+    };
+    let (v_min, v_span) = range(by_vector);
+    let (k_min, k_span) = range(by_keyword);
+    let k_max = by_keyword.first().map_or(1.0, |x| x.1).max(1e-6);
+    let rrf = |rank: Option<usize>| rank.map_or(0.0, |r| 1.0 / (options.rrf_k + r as f32));
+    for c in all.values_mut() {
+        c.fused = match options.fusion {
+            // Scaled so a passage first in both rankings scores 1.
+            Fusion::Rrf => {
+                (rrf(c.vector_rank) + rrf(c.keyword_rank)) / (2.0 / (options.rrf_k + 1.0))
+            }
+            Fusion::Blend => {
+                let v = c.similarity.map_or(0.0, |s| (s - v_min) / v_span);
+                let k = c.keyword_score.map_or(0.0, |s| (s - k_min) / k_span);
+                options.blend_vector_weight * v + (1.0 - options.blend_vector_weight) * k
+            }
+            Fusion::Vector => c.similarity.unwrap_or(0.0),
+            Fusion::Keyword => c.keyword_score.unwrap_or(0.0) / k_max,
+        };
+    }
+    let mut out: Vec<Candidate> = all.into_values().collect();
+    out.sort_by(|a, b| b.fused.total_cmp(&a.fused).then(a.id.cmp(&b.id)));
+    out
+}
+
+impl Candidate {
+    fn new(id: u64) -> Self {
+        Self {
+            id,
+            fused: 0.0,
+            similarity: None,
+            vector_rank: None,
+            keyword_score: None,
+            keyword_rank: None,
+        }
     }
 }
 
 /// Keeps the best of passages whose text is the same (boilerplate repeated
 /// across pages), then the first `k`.
-fn collapse(hits: Vec<Hit>, k: usize) -> Vec<Passage> {
-    let mut seen: Vec<(ContentHash, usize)> = Vec::new();
-    let mut keys = HashSet::new();
+fn collapse(candidates: Vec<Candidate>, chunks: Vec<ChunkRecord>, k: usize) -> Vec<Passage> {
+    let mut by_id: HashMap<u64, ChunkRecord> = chunks.into_iter().map(|c| (c.vid, c)).collect();
+    let mut first_of: HashMap<ContentHash, usize> = HashMap::new();
     let mut out: Vec<Passage> = Vec::new();
-    for (rank, hit) in hits.into_iter().enumerate() {
-        let key = ContentHash::of(normalise(&hit.chunk.text).as_bytes());
-        if !keys.insert(key) {
-            if let Some((_, idx)) = seen.iter().find(|(h, _)| *h == key) {
-                out[*idx].score_details.duplicates_collapsed += 1;
-            }
+    for cand in candidates {
+        // A chunk removed between search and fetch is simply skipped.
+        let Some(c) = by_id.remove(&cand.id) else {
+            continue;
+        };
+        let key = ContentHash::of(normalise(&c.text).as_bytes());
+        if let Some(&idx) = first_of.get(&key) {
+            out[idx].score_details.duplicates_collapsed += 1;
             continue;
         }
         if out.len() == k {
             continue;
         }
-        seen.push((key, out.len()));
-        let c = hit.chunk;
+        first_of.insert(key, out.len());
         let citation = c.citable.then(|| Citation {
             url: match c.locator.fragment() {
                 Some(f) => format!("{}#{f}", c.doc_uri),
@@ -231,12 +381,15 @@ fn collapse(hits: Vec<Hit>, k: usize) -> Vec<Passage> {
         out.push(Passage {
             id: c.chunk_id,
             text: c.text,
-            score: hit.similarity,
+            score: cand.fused,
             citable: citation.is_some(),
             citation,
             score_details: ScoreDetails {
-                vector_similarity: hit.similarity,
-                vector_rank: rank + 1,
+                vector_similarity: cand.similarity.unwrap_or(0.0),
+                vector_rank: cand.vector_rank,
+                keyword_score: cand.keyword_score,
+                keyword_rank: cand.keyword_rank,
+                fused: cand.fused,
                 duplicates_collapsed: 0,
             },
         });
@@ -249,4 +402,42 @@ fn normalise(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(fusion: Fusion, v: &[(u64, f32)], k: &[(u64, f32)]) -> Vec<u64> {
+        let options = QueryOptions {
+            fusion,
+            ..QueryOptions::default()
+        };
+        fuse(v, k, &options).into_iter().map(|c| c.id).collect()
+    }
+
+    #[test]
+    fn rrf_rewards_agreement() {
+        let v = [(1, 0.9), (2, 0.8), (3, 0.7)];
+        let k = [(3, 12.0), (4, 9.0), (1, 2.0)];
+        // 1 and 3 are in both lists; 1 is higher on average.
+        assert_eq!(order(Fusion::Rrf, &v, &k), vec![1, 3, 2, 4]);
+        let top = fuse(&[(7, 0.5)], &[(7, 3.0)], &QueryOptions::default())[0];
+        assert!(
+            (top.fused - 1.0).abs() < 1e-6,
+            "first in both lists scores 1"
+        );
+    }
+
+    #[test]
+    fn single_sided_modes_keep_their_own_order() {
+        let v = [(1, 0.9), (2, 0.8)];
+        let k = [(2, 5.0), (3, 4.0)];
+        assert_eq!(order(Fusion::Vector, &v, &[]), vec![1, 2]);
+        assert_eq!(order(Fusion::Keyword, &[], &k), vec![2, 3]);
+        // Blend: 2 is top for keywords and close to the top for vectors.
+        let v = [(1, 0.9), (2, 0.85), (3, 0.5)];
+        let k = [(2, 5.0), (3, 4.0), (4, 1.0)];
+        assert_eq!(order(Fusion::Blend, &v, &k), vec![2, 1, 3, 4]);
+    }
 }

@@ -1,0 +1,294 @@
+//! The keyword side of hybrid search: a tantivy BM25 index beside HNSW.
+//!
+//! Language-aware: each chunk's language is detected (whatlang, restricted to
+//! the languages with a stemmer here) and its text goes into that language's
+//! field, analysed with the language's stop words and stemmer. A query is
+//! parsed against every field, each analysing it its own way, so "résiliation"
+//! matches French text and "cancelled" English text without guessing the
+//! language of a three-word question.
+//!
+//! Like the vector index this is derived state: the commit payload records the
+//! highest chunk id it holds, and opening replays the store above it.
+//! Searches filter ids against the live set, so a removal that has not reached
+//! this index yet is never shown.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Mutex;
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    StopWordFilter, TextAnalyzer,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+
+/// Languages with their own analyser: (field suffix, tantivy language, whatlang language).
+const LANGUAGES: &[(&str, Language, whatlang::Lang)] = &[
+    ("en", Language::English, whatlang::Lang::Eng),
+    ("nl", Language::Dutch, whatlang::Lang::Nld),
+    ("da", Language::Danish, whatlang::Lang::Dan),
+    ("fr", Language::French, whatlang::Lang::Fra),
+    ("it", Language::Italian, whatlang::Lang::Ita),
+    ("de", Language::German, whatlang::Lang::Deu),
+    ("es", Language::Spanish, whatlang::Lang::Spa),
+    ("pt", Language::Portuguese, whatlang::Lang::Por),
+    ("sv", Language::Swedish, whatlang::Lang::Swe),
+    ("no", Language::Norwegian, whatlang::Lang::Nob),
+];
+
+/// The language code of `text` among [`LANGUAGES`] (English when unsure).
+pub fn detect_language(text: &str) -> &'static str {
+    let allow: Vec<whatlang::Lang> = LANGUAGES.iter().map(|l| l.2).collect();
+    let detector = whatlang::Detector::with_allowlist(allow);
+    detector
+        .detect(text)
+        .filter(|info| info.confidence() > 0.2)
+        .and_then(|info| LANGUAGES.iter().find(|l| l.2 == info.lang()))
+        .map_or("en", |l| l.0)
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Payload {
+    watermark: u64,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> Error {
+    Error::Corrupt {
+        what: "keyword index".into(),
+        reason: e.to_string(),
+    }
+}
+
+/// A BM25 index of chunk texts keyed by chunk id.
+pub struct KeywordIndex {
+    index: Index,
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+    vid: Field,
+    fields: Vec<(&'static str, Field)>,
+    parser: QueryParser,
+}
+
+impl std::fmt::Debug for KeywordIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeywordIndex").finish()
+    }
+}
+
+fn schema() -> (Schema, Field, Vec<(&'static str, Field)>) {
+    let mut b = Schema::builder();
+    let vid = b.add_u64_field("vid", NumericOptions::default().set_indexed().set_stored());
+    let fields = LANGUAGES
+        .iter()
+        .map(|(code, _, _)| {
+            let indexing = TextFieldIndexing::default()
+                .set_tokenizer(&format!("quarry_{code}"))
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+            (
+                *code,
+                b.add_text_field(
+                    &format!("body_{code}"),
+                    TextOptions::default().set_indexing_options(indexing),
+                ),
+            )
+        })
+        .collect();
+    (b.build(), vid, fields)
+}
+
+fn register_analyzers(index: &Index) {
+    for (code, language, _) in LANGUAGES {
+        let base = TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(64))
+            .filter(LowerCaser)
+            .filter(AsciiFoldingFilter);
+        let analyzer = match StopWordFilter::new(*language) {
+            Some(stop) => base.filter(stop).filter(Stemmer::new(*language)).build(),
+            None => base.filter(Stemmer::new(*language)).build(),
+        };
+        index
+            .tokenizers()
+            .register(&format!("quarry_{code}"), analyzer);
+    }
+}
+
+impl KeywordIndex {
+    /// Opens or creates the index in `dir`; returns it and its watermark.
+    /// A damaged or incompatible index is an error: the caller rebuilds.
+    pub fn open(dir: &Path) -> Result<(Self, u64)> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let (schema, vid, fields) = schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(corrupt)?;
+        let index = Index::open_or_create(directory, schema).map_err(corrupt)?;
+        register_analyzers(&index);
+        let watermark = index
+            .load_metas()
+            .map_err(corrupt)?
+            .payload
+            .and_then(|p| serde_json::from_str::<Payload>(&p).ok())
+            .map_or(0, |p| p.watermark);
+        let writer: IndexWriter = index.writer(32 * 1024 * 1024).map_err(corrupt)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(corrupt)?;
+        // Disjunctive: any word may match, and BM25 ranks chunks matching
+        // more (and rarer) words higher. A question is not a boolean query.
+        let parser = QueryParser::for_index(&index, fields.iter().map(|f| f.1).collect());
+        Ok((
+            Self {
+                index,
+                writer: Mutex::new(writer),
+                reader,
+                vid,
+                fields,
+                parser,
+            },
+            watermark,
+        ))
+    }
+
+    /// Removes `removed`, adds `added` (id, text), and commits with
+    /// `watermark` as the highest id now included.
+    pub fn apply(&self, added: &[(u64, String)], removed: &[u64], watermark: u64) -> Result<()> {
+        let mut writer = self.writer.lock().map_err(|_| corrupt("writer poisoned"))?;
+        for id in removed {
+            writer.delete_term(Term::from_field_u64(self.vid, *id));
+        }
+        for (id, text) in added {
+            let code = detect_language(text);
+            let field = self
+                .fields
+                .iter()
+                .find(|f| f.0 == code)
+                .map_or(self.fields[0].1, |f| f.1);
+            writer
+                .add_document(doc!(self.vid => *id, field => text.as_str()))
+                .map_err(corrupt)?;
+        }
+        let payload = serde_json::to_string(&Payload { watermark }).map_err(corrupt)?;
+        let mut prepared = writer.prepare_commit().map_err(corrupt)?;
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(corrupt)?;
+        self.reader.reload().map_err(corrupt)?;
+        Ok(())
+    }
+
+    /// Up to `k` accepted ids with their BM25 score, best first.
+    pub fn search(
+        &self,
+        query: &str,
+        k: usize,
+        accept: &dyn Fn(u64) -> bool,
+    ) -> Result<Vec<(u64, f32)>> {
+        if k == 0 || query.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        // Lenient: a question like "what's C++?" is not a query syntax error.
+        let (query, _) = self.parser.parse_query_lenient(query);
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(k * 2).order_by_score())
+            .map_err(corrupt)?;
+        let mut out = Vec::with_capacity(k);
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address).map_err(corrupt)?;
+            if let Some(id) = doc.get_first(self.vid).and_then(|v| v.as_u64())
+                && accept(id)
+            {
+                out.push((id, score));
+                if out.len() == k {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Documents in the index, deleted ones not yet merged away included.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The index directory's on-disk schema matches this build's.
+    pub fn schema_matches(&self) -> bool {
+        self.index.schema() == schema().0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_are_detected_among_the_supported_ones() {
+        assert_eq!(
+            detect_language("How do I cancel my subscription and get a refund for this month?"),
+            "en"
+        );
+        assert_eq!(
+            detect_language("Hoe kan ik mijn abonnement opzeggen en mijn geld terugkrijgen?"),
+            "nl"
+        );
+        assert_eq!(
+            detect_language(
+                "Comment puis-je résilier mon abonnement et obtenir un remboursement ?"
+            ),
+            "fr"
+        );
+        assert_eq!(
+            detect_language(
+                "Wie kann ich mein Abonnement kündigen und eine Rückerstattung erhalten?"
+            ),
+            "de"
+        );
+    }
+
+    #[test]
+    fn stemming_per_language_and_live_filtering() {
+        let dir = tempfile::tempdir().unwrap();
+        let (idx, watermark) = KeywordIndex::open(dir.path()).unwrap();
+        assert_eq!(watermark, 0);
+        idx.apply(
+            &[
+                (1, "Cancelling subscriptions: you can cancel your subscription at any time from the billing page.".into()),
+                (2, "Wij verwerken terugbetalingen binnen vijf werkdagen na de opzegging van uw abonnement.".into()),
+                (3, "Invoices are emailed monthly to the account owner.".into()),
+            ],
+            &[],
+            3,
+        )
+        .unwrap();
+        let ids = |q: &str| {
+            idx.search(q, 5, &|_| true)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.0)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids("cancelled subscription")[0], 1, "English stemming");
+        assert_eq!(ids("terugbetaling abonnementen")[0], 2, "Dutch stemming");
+        assert_eq!(ids("invoice")[0], 3);
+        assert!(idx.search("invoice", 5, &|id| id != 3).unwrap().is_empty());
+        assert!(
+            idx.search("what's C++ (or \"quotes\"?", 5, &|_| true)
+                .is_ok()
+        );
+        idx.apply(&[], &[3], 3).unwrap();
+        drop(idx);
+        let (idx, watermark) = KeywordIndex::open(dir.path()).unwrap();
+        assert_eq!(watermark, 3);
+        assert!(idx.search("invoice", 5, &|_| true).unwrap().is_empty());
+        assert!(idx.schema_matches());
+    }
+}
