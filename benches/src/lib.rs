@@ -99,12 +99,34 @@ pub struct ModeEval {
     pub decision_accuracy: f64,
     pub mean_confidence_answerable: f64,
     pub mean_confidence_offtopic: f64,
+    /// Expected calibration error of the confidence (10 equal-width bins)
+    /// against "the top passage cites an expected document".
+    pub ece: f64,
+}
+
+/// Expected calibration error: the bin-weighted gap between mean confidence
+/// and observed accuracy, over `bins` equal-width confidence bins.
+pub fn expected_calibration_error(samples: &[(f64, bool)], bins: usize) -> f64 {
+    let bins = bins.max(1);
+    let mut sums = vec![(0.0f64, 0.0f64, 0usize); bins];
+    for &(p, correct) in samples {
+        let b = ((p.clamp(0.0, 1.0) * bins as f64) as usize).min(bins - 1);
+        sums[b].0 += p;
+        sums[b].1 += f64::from(u8::from(correct));
+        sums[b].2 += 1;
+    }
+    let n = samples.len().max(1) as f64;
+    sums.iter()
+        .filter(|b| b.2 > 0)
+        .map(|(p, y, count)| (*count as f64 / n) * (p / *count as f64 - y / *count as f64).abs())
+        .sum()
 }
 
 /// Runs every labelled question through `retriever` (asking for 10 passages).
 pub fn evaluate(retriever: &Retriever, fusion: Fusion, cases: &[QueryCase]) -> Result<ModeEval> {
     let (mut h1, mut h3, mut h10, mut rr, mut ndcg, mut right) = (0.0, 0.0, 0.0, 0.0, 0.0, 0usize);
     let (mut conf_a, mut conf_o) = (Vec::new(), Vec::new());
+    let mut calibration: Vec<(f64, bool)> = Vec::new();
     let mut answerable = 0usize;
     for case in cases {
         let request = QueryRequest {
@@ -114,6 +136,7 @@ pub fn evaluate(retriever: &Retriever, fusion: Fusion, cases: &[QueryCase]) -> R
         let r = retriever.query(&request)?;
         if case.expect.is_empty() {
             conf_o.push(r.confidence as f64);
+            calibration.push((r.confidence as f64, false));
             right += usize::from(r.decision != Decision::Answer);
             continue;
         }
@@ -126,6 +149,10 @@ pub fn evaluate(retriever: &Retriever, fusion: Fusion, cases: &[QueryCase]) -> R
             .map(|p| p.citation.as_ref().map_or("", |c| file_name(&c.uri)))
             .collect();
         let relevant = |d: &str| case.expect.iter().any(|e| e == d);
+        calibration.push((
+            r.confidence as f64,
+            docs.first().is_some_and(|d| relevant(d)),
+        ));
         if let Some(first) = docs.iter().position(|d| relevant(d)) {
             h1 += f64::from(u8::from(first < 1));
             h3 += f64::from(u8::from(first < 3));
@@ -162,6 +189,7 @@ pub fn evaluate(retriever: &Retriever, fusion: Fusion, cases: &[QueryCase]) -> R
         decision_accuracy: right as f64 / cases.len().max(1) as f64,
         mean_confidence_answerable: mean(&conf_a),
         mean_confidence_offtopic: mean(&conf_o),
+        ece: expected_calibration_error(&calibration, 10),
     })
 }
 
@@ -475,19 +503,21 @@ impl BenchReport {
     /// Retrieval quality per fusion mode, as a Markdown table.
     pub fn modes_table(&self) -> String {
         let mut out = vec![
-            "| fusion | hit@1 | hit@3 | recall@10 | MRR | nDCG@10 | decision acc. |".to_string(),
-            "|---|---|---|---|---|---|---|".to_string(),
+            "| fusion | hit@1 | hit@3 | recall@10 | MRR | nDCG@10 | decision acc. | ECE |"
+                .to_string(),
+            "|---|---|---|---|---|---|---|---|".to_string(),
         ];
         for m in &self.modes {
             out.push(format!(
-                "| {:?} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.2} |",
+                "| {:?} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.2} | {:.3} |",
                 m.fusion,
                 m.hit_at_1,
                 m.hit_at_3,
                 m.recall_at_10,
                 m.mrr,
                 m.ndcg_at_10,
-                m.decision_accuracy
+                m.decision_accuracy,
+                m.ece
             ));
         }
         out.join("\n")
@@ -507,6 +537,18 @@ mod tests {
             (50.0, 90.0, 99.0, 100.0)
         );
         assert_eq!(Latency::of(&[]).count, 0);
+    }
+
+    #[test]
+    fn ece_of_perfect_and_overconfident_predictions() {
+        assert_eq!(
+            expected_calibration_error(&[(1.0, true), (0.0, false)], 10),
+            0.0
+        );
+        let overconfident = [(0.9, false); 4];
+        assert!((expected_calibration_error(&overconfident, 10) - 0.9).abs() < 1e-9);
+        let mixed = [(0.75, true), (0.75, true), (0.75, true), (0.75, false)];
+        assert!(expected_calibration_error(&mixed, 10).abs() < 1e-9);
     }
 
     #[test]
