@@ -41,6 +41,10 @@ pub struct QueryOptions {
     pub rrf_k: f32,
     /// Weight of the vector side in `blend` fusion (the keyword side gets the rest).
     pub blend_vector_weight: f32,
+    /// Passages whose embeddings are at least this similar to a better-ranked
+    /// passage are folded into it (the same paragraph on many pages, lightly
+    /// edited). Above 1.0 only identical text is folded.
+    pub near_duplicate_similarity: f32,
     pub confidence: ConfidenceOptions,
 }
 
@@ -54,6 +58,7 @@ impl Default for QueryOptions {
             fusion: Fusion::Rrf,
             rrf_k: 60.0,
             blend_vector_weight: 0.5,
+            near_duplicate_similarity: 0.97,
             confidence: ConfidenceOptions::default(),
         }
     }
@@ -226,8 +231,11 @@ impl Retriever {
         let chunks = self
             .kb
             .chunks(&candidates.iter().map(|c| c.id).collect::<Vec<_>>())?;
-        self.fill_similarities(&vector, &mut candidates, &chunks)?;
-        let passages = collapse(candidates, chunks, top_k);
+        let hashes: Vec<ContentHash> = chunks.iter().map(|c| c.content_hash).collect();
+        let vectors = self.kb.cached_embeddings(&hashes)?;
+        fill_similarities(&vector, &mut candidates, &chunks, &vectors);
+        let near = self.options.near_duplicate_similarity;
+        let passages = collapse(candidates, chunks, &vectors, top_k, near);
         let mut similarities: Vec<f32> = passages
             .iter()
             .map(|p| p.score_details.vector_similarity)
@@ -247,33 +255,23 @@ impl Retriever {
             },
         })
     }
+}
 
-    /// Candidates the vector search did not return get their similarity from
-    /// the stored embeddings, so confidence and score details are complete.
-    fn fill_similarities(
-        &self,
-        query: &[f32],
-        candidates: &mut [Candidate],
-        chunks: &[ChunkRecord],
-    ) -> Result<()> {
-        let hash_of: HashMap<u64, ContentHash> =
-            chunks.iter().map(|c| (c.vid, c.content_hash)).collect();
-        let missing: Vec<ContentHash> = candidates
-            .iter()
-            .filter(|c| c.similarity.is_none())
-            .filter_map(|c| hash_of.get(&c.id).copied())
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let vectors = self.kb.cached_embeddings(&missing)?;
-        for c in candidates.iter_mut().filter(|c| c.similarity.is_none()) {
-            c.similarity = hash_of
-                .get(&c.id)
-                .and_then(|h| vectors.get(h))
-                .map(|v| quarry_index::embed::dot(query, v));
-        }
-        Ok(())
+/// Candidates the vector search did not return get their similarity from the
+/// stored embeddings, so confidence and score details are complete.
+fn fill_similarities(
+    query: &[f32],
+    candidates: &mut [Candidate],
+    chunks: &[ChunkRecord],
+    vectors: &HashMap<ContentHash, Vec<f32>>,
+) {
+    let hash_of: HashMap<u64, ContentHash> =
+        chunks.iter().map(|c| (c.vid, c.content_hash)).collect();
+    for c in candidates.iter_mut().filter(|c| c.similarity.is_none()) {
+        c.similarity = hash_of
+            .get(&c.id)
+            .and_then(|h| vectors.get(h))
+            .map(|v| quarry_index::embed::dot(query, v));
     }
 }
 
@@ -347,11 +345,19 @@ impl Candidate {
     }
 }
 
-/// Keeps the best of passages whose text is the same (boilerplate repeated
-/// across pages), then the first `k`.
-fn collapse(candidates: Vec<Candidate>, chunks: Vec<ChunkRecord>, k: usize) -> Vec<Passage> {
+/// Keeps the best of passages whose text is the same, or whose embeddings are
+/// near-identical (boilerplate repeated across pages), then the first `k`.
+fn collapse(
+    candidates: Vec<Candidate>,
+    chunks: Vec<ChunkRecord>,
+    vectors: &HashMap<ContentHash, Vec<f32>>,
+    k: usize,
+    near_duplicate: f32,
+) -> Vec<Passage> {
     let mut by_id: HashMap<u64, ChunkRecord> = chunks.into_iter().map(|c| (c.vid, c)).collect();
     let mut first_of: HashMap<ContentHash, usize> = HashMap::new();
+    // Vectors of the passages kept so far, with their index in `out`.
+    let mut kept: Vec<(usize, &Vec<f32>)> = Vec::new();
     let mut out: Vec<Passage> = Vec::new();
     for cand in candidates {
         // A chunk removed between search and fetch is simply skipped.
@@ -359,7 +365,13 @@ fn collapse(candidates: Vec<Candidate>, chunks: Vec<ChunkRecord>, k: usize) -> V
             continue;
         };
         let key = ContentHash::of(normalise(&c.text).as_bytes());
-        if let Some(&idx) = first_of.get(&key) {
+        let vector = vectors.get(&c.content_hash);
+        let near = vector.and_then(|v| {
+            kept.iter()
+                .find(|(_, w)| quarry_index::embed::dot(v, w) >= near_duplicate)
+                .map(|(idx, _)| *idx)
+        });
+        if let Some(idx) = first_of.get(&key).copied().or(near) {
             out[idx].score_details.duplicates_collapsed += 1;
             continue;
         }
@@ -367,6 +379,9 @@ fn collapse(candidates: Vec<Candidate>, chunks: Vec<ChunkRecord>, k: usize) -> V
             continue;
         }
         first_of.insert(key, out.len());
+        if let Some(v) = vector {
+            kept.push((out.len(), v));
+        }
         let citation = c.citable.then(|| Citation {
             url: match c.locator.fragment() {
                 Some(f) => format!("{}#{f}", c.doc_uri),
@@ -427,6 +442,51 @@ mod tests {
             (top.fused - 1.0).abs() < 1e-6,
             "first in both lists scores 1"
         );
+    }
+
+    fn chunk(vid: u64, text: &str) -> ChunkRecord {
+        ChunkRecord {
+            vid,
+            chunk_id: format!("c{vid}"),
+            doc_uri: format!("file:///doc{vid}.html"),
+            ordinal: 0,
+            content_hash: ContentHash::of(text.as_bytes()),
+            heading_path: vec![],
+            text: text.into(),
+            locator: Locator::Document,
+            source_id: "s".into(),
+            title: None,
+            citable: true,
+        }
+    }
+
+    #[test]
+    fn near_duplicates_fold_into_the_best_ranked() {
+        let chunks = vec![
+            chunk(1, "Contact support at help@example.com. Updated 2021."),
+            chunk(2, "Contact support at help@example.com. Updated 2022."),
+            chunk(3, "Refunds take five days."),
+            chunk(4, "Contact support at help@example.com. Updated 2021."),
+        ];
+        let unit = |a: f32, b: f32| {
+            let n = (a * a + b * b).sqrt();
+            vec![a / n, b / n]
+        };
+        let vectors: HashMap<ContentHash, Vec<f32>> = [
+            (chunks[0].content_hash, unit(1.0, 0.0)),
+            (chunks[1].content_hash, unit(1.0, 0.1)),
+            (chunks[2].content_hash, unit(0.0, 1.0)),
+        ]
+        .into_iter()
+        .collect();
+        let candidates: Vec<Candidate> = (1..=4).map(Candidate::new).collect();
+        let passages = collapse(candidates.clone(), chunks.clone(), &vectors, 10, 0.97);
+        let ids: Vec<&str> = passages.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c3"]);
+        assert_eq!(passages[0].score_details.duplicates_collapsed, 2);
+        // Above 1.0 only identical text folds.
+        let exact = collapse(candidates, chunks, &vectors, 10, 1.01);
+        assert_eq!(exact.len(), 3);
     }
 
     #[test]
