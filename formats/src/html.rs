@@ -260,6 +260,16 @@ impl Walker {
     }
 
     fn block_break(&mut self) {
+        // Right after a list marker, the item's first block (`<li><p>…`)
+        // belongs on the marker's line.
+        if self.buf.ends_with("- ")
+            && self.buf[..self.buf.len() - 2]
+                .trim_end_matches(' ')
+                .ends_with(['\n'])
+            || self.buf == "- "
+        {
+            return;
+        }
         let trimmed = self.buf.trim_end_matches([' ', '\t']).len();
         self.buf.truncate(trimmed);
         if !self.buf.is_empty() && !self.buf.ends_with("\n\n") {
@@ -523,6 +533,15 @@ mod tests {
         assert!(text.contains("- one\n- two"), "{text}");
         assert!(text.contains("Plan | Price\nPro | $10"), "{text}");
         assert!(text.contains("a  b\n  c"), "{text}");
+    }
+
+    #[test]
+    fn list_items_with_paragraphs_stay_on_the_marker_line() {
+        let doc = parse(
+            "<html><body><h1>T</h1><ul><li><p>one</p></li><li><p>two</p><p>more</p></li></ul></body></html>",
+        );
+        // Items holding paragraphs form a loose list; the marker keeps its text.
+        assert_eq!(doc.sections[0].text, "- one\n\n- two\n\nmore");
     }
 
     #[test]
