@@ -9,7 +9,7 @@
 use quarry_formats::{Input, Registry};
 use quarry_index::{Embedder, KnowledgeBase};
 use quarry_ingest::{
-    Chunker, FileSource, IngestOptions, IngestReport, NoProgress, Pipeline, Source,
+    Chunker, FileSource, IngestOptions, IngestReport, NoProgress, Pipeline, Source, title_from_name,
 };
 use quarry_query::{Decision, Fusion, QueryOptions, QueryRequest, Retriever};
 use serde::{Deserialize, Serialize};
@@ -255,11 +255,7 @@ pub fn embed_texts(
     for item in source.scan()? {
         let raw = source.fetch(&item)?;
         if let Ok(mut doc) = registry.parse(&Input::new(&item.name, &raw.bytes)) {
-            if doc.title.is_none() {
-                doc.title = Path::new(&item.name)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned());
-            }
+            title_from_name(&mut doc, &item.name);
             out.extend(chunker.chunk(&doc).into_iter().map(|c| c.embed_text));
         }
     }

@@ -220,7 +220,7 @@ impl KnowledgeBase {
             tracing::info!(points = replayed, "vector index caught up from the store");
         }
         drop(state);
-        if replayed > 0 && self.options.backend == VectorBackend::Hnsw {
+        if replayed > 0 {
             self.flush()?;
         }
         Ok(())
@@ -324,10 +324,10 @@ impl KnowledgeBase {
     /// Writes a vector snapshot if anything changed since the last one.
     pub fn flush(&self) -> Result<()> {
         let mut state = self.writer.lock().map_err(|_| poisoned())?;
-        if state.unsaved == 0 || self.options.backend != VectorBackend::Hnsw {
-            state.unsaved = 0;
+        if state.unsaved == 0 {
             return Ok(());
         }
+        // Indexes that are rebuilt from the store on open save nothing.
         let index = self.vectors.read().map_err(|_| poisoned())?.clone();
         index.save(
             &self.snapshot_dir(),

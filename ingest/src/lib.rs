@@ -25,5 +25,7 @@ pub mod source;
 
 pub use chunk::{Chunk, ChunkOptions, Chunker};
 pub use error::{Error, Result};
-pub use pipeline::{Failure, IngestOptions, IngestReport, NoProgress, Outcome, Pipeline, Progress};
+pub use pipeline::{
+    Failure, IngestOptions, IngestReport, NoProgress, Outcome, Pipeline, Progress, title_from_name,
+};
 pub use source::{FileSource, ItemRef, RawItem, Source, file_uri};

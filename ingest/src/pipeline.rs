@@ -310,13 +310,7 @@ impl Pipeline {
             return Ok(None);
         }
         let mut doc = self.parse_with_budget(&item.name, raw.bytes, raw.media_type)?;
-        // Without a title of its own, a file is known by its name, which then
-        // also gives its chunks their context.
-        if doc.title.is_none() {
-            doc.title = std::path::Path::new(&item.name)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned());
-        }
+        title_from_name(&mut doc, &item.name);
         let chunks = chunker.chunk(&doc);
         if chunks.is_empty() {
             return Err(Error::Document("no text content".into()));
@@ -588,6 +582,16 @@ impl Pipeline {
             }
             record(report, progress, &doc.item, &outcome);
         }
+    }
+}
+
+/// Without a title of its own, a file is known by its name, which then also
+/// gives its chunks their context.
+pub fn title_from_name(doc: &mut Document, name: &str) {
+    if doc.title.is_none() {
+        doc.title = std::path::Path::new(name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned());
     }
 }
 
