@@ -7,11 +7,11 @@
 //! questions. `quarry bench` prints the [`BenchReport`] as a table or JSON.
 
 use quarry_formats::{Input, Registry};
-use quarry_index::{Embedder, KnowledgeBase};
+use quarry_index::{Catalog, DEFAULT_KB, Embedder};
 use quarry_ingest::{
     Chunker, FileSource, IngestOptions, IngestReport, NoProgress, Pipeline, Source, title_from_name,
 };
-use quarry_query::{Decision, Fusion, QueryOptions, QueryRequest, Retriever};
+use quarry_query::{Auth, Decision, Fusion, QueryOptions, QueryRequest, QueryService, Retriever};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -303,9 +303,9 @@ fn file_name(uri: &str) -> &str {
     uri.rsplit('/').next().unwrap_or(uri)
 }
 
-/// Serves `retriever` on 127.0.0.1 and times `n` sequential `POST /v1/query`
+/// Serves `service` on 127.0.0.1 and times `n` sequential `POST /v1/query`
 /// calls from one client (connection reused), cycling over `cases`.
-pub fn http_latency(retriever: Arc<Retriever>, cases: &[QueryCase], n: usize) -> Result<Latency> {
+pub fn http_latency(service: Arc<QueryService>, cases: &[QueryCase], n: usize) -> Result<Latency> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -315,7 +315,7 @@ pub fn http_latency(retriever: Arc<Retriever>, cases: &[QueryCase], n: usize) ->
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(quarry_query::http::serve(
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        retriever,
+        quarry_query::http::router(service),
         move |addr| {
             let _ = addr_tx.send(addr);
         },
@@ -382,7 +382,10 @@ pub fn run(
     )?;
 
     let data = tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))?;
-    let kb = Arc::new(KnowledgeBase::open(data.path(), embedder.clone(), index)?);
+    let catalog = Arc::new(Catalog::open(data.path(), embedder.clone(), index)?);
+    let kb = catalog
+        .get(DEFAULT_KB)?
+        .ok_or_else(|| Error::Setup("no default knowledge base".into()))?;
     let pipeline = Pipeline::new(kb.clone(), registry, options.ingest);
     let ingest = pipeline.run(&source, &NoProgress)?;
     let resync = pipeline.run(&source, &NoProgress)?;
@@ -397,7 +400,8 @@ pub fn run(
         )?);
     }
     let retriever = Retriever::new(kb, query)?;
-    let http = http_latency(Arc::new(retriever.clone()), &cases, options.queries)?;
+    let service = QueryService::new(catalog, query, Auth::default())?;
+    let http = http_latency(Arc::new(service), &cases, options.queries)?;
     let (mut total, mut embed, mut search) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..options.queries {
         let case = &cases[i % cases.len()];

@@ -16,6 +16,7 @@ use crate::{ContentHash, Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Which vector index serves searches.
@@ -62,6 +63,39 @@ pub struct KbStats {
     /// Points in the vector index, removed ones included.
     pub vector_points: usize,
     pub tombstones: usize,
+    /// Work done since the knowledge base was opened.
+    pub counters: KbCounters,
+}
+
+/// What the write path did since the knowledge base was opened: how
+/// incremental a resync really was is read here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KbCounters {
+    /// Texts the model embedded for this knowledge base.
+    pub passages_embedded: u64,
+    /// Chunk rows written (new text; a cached vector may have been reused).
+    pub chunks_added: u64,
+    pub chunks_removed: u64,
+    pub commits: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    passages_embedded: AtomicU64,
+    chunks_added: AtomicU64,
+    chunks_removed: AtomicU64,
+    commits: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> KbCounters {
+        KbCounters {
+            passages_embedded: self.passages_embedded.load(Ordering::Relaxed),
+            chunks_added: self.chunks_added.load(Ordering::Relaxed),
+            chunks_removed: self.chunks_removed.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// A search hit: the chunk and its cosine similarity to the query.
@@ -87,6 +121,7 @@ pub struct KnowledgeBase {
     embedder: Arc<dyn Embedder>,
     options: IndexOptions,
     writer: Mutex<WriterState>,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for KnowledgeBase {
@@ -152,6 +187,7 @@ impl KnowledgeBase {
                 watermark: 0,
                 unsaved: 0,
             }),
+            counters: Counters::default(),
         };
         kb.load_vectors()?;
         kb.catch_up_keywords(keyword_watermark)?;
@@ -242,6 +278,22 @@ impl KnowledgeBase {
         &self.options
     }
 
+    /// The store, for reads and for bookkeeping that does not touch the
+    /// indexes (jobs, source state). Documents and sources change through
+    /// [`KnowledgeBase::commit`].
+    pub fn store(&self) -> &dyn ChunkStore {
+        self.store.as_ref()
+    }
+
+    /// Embeds passages for this knowledge base, counting them.
+    pub fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let vectors = self.embedder.embed_passages(texts)?;
+        self.counters
+            .passages_embedded
+            .fetch_add(texts.len() as u64, Ordering::Relaxed);
+        Ok(vectors)
+    }
+
     pub fn document(&self, uri: &str) -> Result<Option<DocumentRecord>> {
         self.store.document(uri)
     }
@@ -280,6 +332,13 @@ impl KnowledgeBase {
         }
         let mut state = self.writer.lock().map_err(|_| poisoned())?;
         let outcome = self.store.commit(ops)?;
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .chunks_added
+            .fetch_add(outcome.added.len() as u64, Ordering::Relaxed);
+        self.counters
+            .chunks_removed
+            .fetch_add(outcome.removed.len() as u64, Ordering::Relaxed);
         let index = self.vectors.read().map_err(|_| poisoned())?.clone();
         index.insert(&outcome.added);
         let watermark = outcome
@@ -419,6 +478,7 @@ impl KnowledgeBase {
             store,
             vector_points,
             tombstones: vector_points.saturating_sub(self.live_count()),
+            counters: self.counters.snapshot(),
         })
     }
 }

@@ -20,7 +20,7 @@
 //!     doc: DocumentMeta {
 //!         uri: "file:///help.md".into(), source_id: "docs".into(), title: Some("Help".into()),
 //!         format: "markdown".into(), language: None, content_hash: ContentHash::of(text.as_bytes()),
-//!         pipeline: "v1".into(), citable: true,
+//!         pipeline: "v1".into(), citable: true, url: None,
 //!     },
 //!     chunks: vec![NewChunk {
 //!         chunk_id: "c1".into(), content_hash: ContentHash::of(text.as_bytes()), heading_path: vec![],
@@ -32,22 +32,28 @@
 //! assert_eq!(kb.search(&q, 1, None).unwrap()[0].chunk.chunk_id, "c1");
 //! ```
 
+mod catalog;
 pub mod embed;
 mod error;
 mod hash;
 mod kb;
 pub mod keyword;
+pub mod source;
 pub mod store;
 pub mod vector;
 
+pub use catalog::{Catalog, DEFAULT_KB, kb_dir, validate_kb_name};
 pub use embed::{Embedder, HashEmbedder, ModelOptions, OnnxEmbedder, Pooling};
 pub use error::{Error, Result};
 pub use hash::ContentHash;
-pub use kb::{Hit, IndexOptions, KbStats, KnowledgeBase, VectorBackend};
+pub use kb::{Hit, IndexOptions, KbCounters, KbStats, KnowledgeBase, VectorBackend};
 /// Re-exported so the read path can name locators without depending on `formats`.
 pub use quarry_formats::Locator;
+pub use source::{
+    JobRecord, JobStatus, SourceKind, SourceRecord, SourceSettings, SourceSpec, SourceStatus,
+};
 pub use store::{
-    ChunkRecord, ChunkStore, DocumentMeta, DocumentRecord, NewChunk, SqliteStore, StoreStats,
-    WriteOp,
+    ChunkRecord, ChunkStore, DocumentMeta, DocumentRecord, NewChunk, SourceBlob, SourceState,
+    SqliteStore, StoreStats, WriteOp,
 };
 pub use vector::{ExactIndex, HnswIndex, HnswOptions, VectorIndex};

@@ -11,6 +11,7 @@
 //! Vectors live here too, keyed by the content hash of the embedded text: that
 //! is the embedding cache, and the vector index can always be rebuilt from it.
 
+use crate::source::{JobRecord, SourceRecord, SourceStatus};
 use crate::vector::Point;
 use crate::{ContentHash, Error, Result};
 use quarry_formats::Locator;
@@ -37,6 +38,10 @@ pub struct DocumentMeta {
     pub pipeline: String,
     /// False for private sources: passages are returned without citation.
     pub citable: bool,
+    /// Where the document is published, when that is not `uri` (an article's
+    /// page on the customer's help centre). Citations link here.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// A stored document with its bookkeeping.
@@ -78,6 +83,10 @@ pub struct ChunkRecord {
     pub source_id: String,
     pub title: Option<String>,
     pub citable: bool,
+    /// The document's published address, if not `doc_uri`.
+    pub url: Option<String>,
+    /// The document's format (`html`, `pdf`, …, `short_answer`).
+    pub format: String,
 }
 
 /// One change to the knowledge base.
@@ -90,6 +99,24 @@ pub enum WriteOp {
     },
     /// Remove a document and all its chunks.
     Delete { uri: String },
+    /// Insert or replace a source (its documents take its citation setting),
+    /// with its stored content when it has some (an uploaded file, an
+    /// article's body); `None` keeps what is stored.
+    PutSource {
+        source: Box<SourceRecord>,
+        blob: Option<SourceBlob>,
+    },
+    /// Remove a source, its stored content and every document it brought in.
+    DeleteSource { id: String },
+}
+
+/// Content the store keeps for a source that has no other home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceBlob {
+    /// File name, which also tells the parser the format.
+    pub name: String,
+    pub media_type: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 /// What a committed batch changed in the derived indexes.
@@ -118,6 +145,7 @@ pub fn keyword_text(title: Option<&str>, heading_path: &[String], text: &str) ->
 /// Counts for status output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
+    pub sources: usize,
     pub documents: usize,
     pub chunks: usize,
     pub embeddings: usize,
@@ -144,6 +172,36 @@ pub trait ChunkStore: Send + Sync {
     fn prune_embeddings(&self) -> Result<usize>;
     fn meta(&self, key: &str) -> Result<Option<String>>;
     fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Every source, oldest first.
+    fn sources(&self) -> Result<Vec<SourceRecord>>;
+    fn source(&self, id: &str) -> Result<Option<SourceRecord>>;
+    fn source_blob(&self, id: &str) -> Result<Option<SourceBlob>>;
+    /// Records a sync's outcome on a source (no-op for a deleted source).
+    fn set_source_state(&self, id: &str, state: &SourceState) -> Result<()>;
+    /// Scheduled sources whose next sync is due at `now` and that have no
+    /// queued or running job.
+    fn due_sources(&self, now: i64) -> Result<Vec<String>>;
+
+    /// Queues a job; returns it with its id.
+    fn create_job(&self, source_id: &str, uri: Option<&str>, trigger: &str) -> Result<JobRecord>;
+    fn update_job(&self, job: &JobRecord) -> Result<()>;
+    fn job(&self, id: u64) -> Result<Option<JobRecord>>;
+    /// The most recent jobs, newest first.
+    fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>>;
+    /// The oldest queued job.
+    fn next_queued_job(&self) -> Result<Option<JobRecord>>;
+    /// Jobs left running by a crash go back to the queue; returns how many.
+    fn requeue_running(&self) -> Result<usize>;
+}
+
+/// The sync bookkeeping of a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceState {
+    pub status: SourceStatus,
+    pub last_error: Option<String>,
+    pub last_sync_at: Option<i64>,
+    pub next_sync_at: Option<i64>,
 }
 
 const SCHEMA: &str = r#"
@@ -158,7 +216,8 @@ CREATE TABLE IF NOT EXISTS documents (
     pipeline TEXT NOT NULL,
     citable INTEGER NOT NULL,
     chunk_count INTEGER NOT NULL,
-    indexed_at INTEGER NOT NULL
+    indexed_at INTEGER NOT NULL,
+    url TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_source ON documents(source_id);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -174,9 +233,43 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_uri);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(content_hash);
 CREATE TABLE IF NOT EXISTS embeddings (content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    title TEXT,
+    spec TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_sync_at INTEGER,
+    next_sync_at INTEGER,
+    status TEXT NOT NULL,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS source_blobs (
+    source_id TEXT PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    media_type TEXT,
+    bytes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_id TEXT NOT NULL,
+    uri TEXT,
+    trigger TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0,
+    report TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);
 "#;
 
-const SCHEMA_VERSION: &str = "1";
+/// Version 2 added sources, jobs and documents.url.
+const SCHEMA_VERSION: &str = "2";
 const READERS: usize = 4;
 
 fn vector_to_blob(v: &[f32]) -> Vec<u8> {
@@ -206,7 +299,7 @@ fn json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| corrupt("json", e))
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -256,6 +349,12 @@ impl SqliteStore {
                 )?;
             }
             Some(SCHEMA_VERSION) => {}
+            Some("1") => {
+                writer.execute_batch(
+                    "ALTER TABLE documents ADD COLUMN url TEXT; \
+                     UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+                )?;
+            }
             Some(other) => {
                 return Err(corrupt(
                     "store",
@@ -304,6 +403,7 @@ fn document_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DocumentRecord,
                 content_hash: ContentHash::of(b""),
                 pipeline: r.get(6)?,
                 citable: r.get(7)?,
+                url: r.get(10)?,
             },
             chunk_count: r.get::<_, i64>(8)? as usize,
             indexed_at: r.get(9)?,
@@ -317,7 +417,7 @@ impl ChunkStore for SqliteStore {
         self.read(|c| {
             let row = c
                 .query_row(
-                    "SELECT uri, source_id, title, format, language, content_hash, pipeline, citable, chunk_count, indexed_at \
+                    "SELECT uri, source_id, title, format, language, content_hash, pipeline, citable, chunk_count, indexed_at, url \
                      FROM documents WHERE uri = ?1",
                     [uri],
                     document_from_row,
@@ -364,7 +464,7 @@ impl ChunkStore for SqliteStore {
             let placeholders = vec!["?"; vids.len()].join(",");
             let sql = format!(
                 "SELECT c.vid, c.chunk_id, c.doc_uri, c.ordinal, c.content_hash, c.heading_path, c.text, c.locator, \
-                 d.source_id, d.title, d.citable FROM chunks c JOIN documents d ON d.uri = c.doc_uri \
+                 d.source_id, d.title, d.citable, d.url, d.format FROM chunks c JOIN documents d ON d.uri = c.doc_uri \
                  WHERE c.vid IN ({placeholders})"
             );
             let mut stmt = c.prepare(&sql)?;
@@ -381,11 +481,13 @@ impl ChunkStore for SqliteStore {
                     r.get::<_, String>(8)?,
                     r.get::<_, Option<String>>(9)?,
                     r.get::<_, bool>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                    r.get::<_, String>(12)?,
                 ))
             })?;
             let mut by_vid = HashMap::new();
             for row in rows {
-                let (vid, chunk_id, doc_uri, ordinal, hash, path, text, locator, source_id, title, citable) = row?;
+                let (vid, chunk_id, doc_uri, ordinal, hash, path, text, locator, source_id, title, citable, url, format) = row?;
                 by_vid.insert(
                     vid as u64,
                     ChunkRecord {
@@ -400,6 +502,8 @@ impl ChunkStore for SqliteStore {
                         source_id,
                         title,
                         citable,
+                        url,
+                        format,
                     },
                 );
             }
@@ -457,17 +561,22 @@ impl ChunkStore for SqliteStore {
             let mut outcome = CommitOutcome::default();
             for op in ops {
                 match op {
-                    WriteOp::Delete { uri } => {
-                        let mut stmt =
-                            tx.prepare_cached("SELECT vid FROM chunks WHERE doc_uri = ?1")?;
-                        let vids = stmt
-                            .query_map([uri], |r| r.get::<_, i64>(0))?
-                            .collect::<rusqlite::Result<Vec<_>>>()?;
-                        outcome.removed.extend(vids.into_iter().map(|v| v as u64));
-                        tx.execute("DELETE FROM chunks WHERE doc_uri = ?1", [uri])?;
-                        tx.execute("DELETE FROM documents WHERE uri = ?1", [uri])?;
-                    }
+                    WriteOp::Delete { uri } => delete_document(&tx, uri, &mut outcome)?,
                     WriteOp::Upsert { doc, chunks } => upsert(&tx, doc, chunks, &mut outcome)?,
+                    WriteOp::PutSource { source, blob } => put_source(&tx, source, blob.as_ref())?,
+                    WriteOp::DeleteSource { id } => {
+                        let uris = {
+                            let mut stmt = tx
+                                .prepare_cached("SELECT uri FROM documents WHERE source_id = ?1")?;
+                            stmt.query_map([id], |r| r.get::<_, String>(0))?
+                                .collect::<rusqlite::Result<Vec<_>>>()?
+                        };
+                        for uri in &uris {
+                            delete_document(&tx, uri, &mut outcome)?;
+                        }
+                        tx.execute("DELETE FROM source_blobs WHERE source_id = ?1", [id])?;
+                        tx.execute("DELETE FROM sources WHERE id = ?1", [id])?;
+                    }
                 }
             }
             tx.commit()?;
@@ -485,6 +594,7 @@ impl ChunkStore for SqliteStore {
                 )
             };
             Ok(StoreStats {
+                sources: count("sources")?,
                 documents: count("documents")?,
                 chunks: count("chunks")?,
                 embeddings: count("embeddings")?,
@@ -519,6 +629,250 @@ impl ChunkStore for SqliteStore {
             Ok(())
         })
     }
+
+    fn sources(&self) -> Result<Vec<SourceRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {SOURCE_COLUMNS} FROM sources ORDER BY created_at, id"
+            ))?;
+            collect(&mut stmt, [], source_from_row)
+        })
+    }
+
+    fn source(&self, id: &str) -> Result<Option<SourceRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {SOURCE_COLUMNS} FROM sources WHERE id = ?1"
+            ))?;
+            Ok(collect(&mut stmt, [id], source_from_row)?.pop())
+        })
+    }
+
+    fn source_blob(&self, id: &str) -> Result<Option<SourceBlob>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT name, media_type, bytes FROM source_blobs WHERE source_id = ?1",
+                [id],
+                |r| {
+                    Ok(SourceBlob {
+                        name: r.get(0)?,
+                        media_type: r.get(1)?,
+                        bytes: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+    }
+
+    fn set_source_state(&self, id: &str, state: &SourceState) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "UPDATE sources SET status = ?1, last_error = ?2, last_sync_at = ?3, next_sync_at = ?4 WHERE id = ?5",
+                params![
+                    state.status.as_str(),
+                    state.last_error,
+                    state.last_sync_at,
+                    state.next_sync_at,
+                    id
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn due_sources(&self, now: i64) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT s.id FROM sources s WHERE s.next_sync_at IS NOT NULL AND s.next_sync_at <= ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.source_id = s.id AND j.status IN ('queued', 'running')) \
+                 ORDER BY s.next_sync_at, s.id",
+            )?;
+            let rows = stmt.query_map([now], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn create_job(&self, source_id: &str, uri: Option<&str>, trigger: &str) -> Result<JobRecord> {
+        let id = self.write(|c| {
+            c.execute(
+                "INSERT INTO jobs (source_id, uri, trigger, status, created_at) VALUES (?1, ?2, ?3, 'queued', ?4)",
+                params![source_id, uri, trigger, now()],
+            )?;
+            Ok(c.last_insert_rowid() as u64)
+        })?;
+        self.job(id)?
+            .ok_or_else(|| corrupt("jobs", "a job vanished as it was created"))
+    }
+
+    fn update_job(&self, job: &JobRecord) -> Result<()> {
+        let report = job.report.as_ref().map(json).transpose()?;
+        self.write(|c| {
+            c.execute(
+                "UPDATE jobs SET status = ?1, started_at = ?2, finished_at = ?3, done = ?4, total = ?5, report = ?6, error = ?7 \
+                 WHERE id = ?8",
+                params![
+                    job.status.as_str(),
+                    job.started_at,
+                    job.finished_at,
+                    job.done as i64,
+                    job.total as i64,
+                    report,
+                    job.error,
+                    job.id as i64
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn job(&self, id: u64) -> Result<Option<JobRecord>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))?;
+            Ok(collect(&mut stmt, [id as i64], job_from_row)?.pop())
+        })
+    }
+
+    fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?1"
+            ))?;
+            collect(&mut stmt, [limit as i64], job_from_row)
+        })
+    }
+
+    fn next_queued_job(&self) -> Result<Option<JobRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1"
+            ))?;
+            Ok(collect(&mut stmt, [], job_from_row)?.pop())
+        })
+    }
+
+    fn requeue_running(&self) -> Result<usize> {
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE jobs SET status = 'queued', started_at = NULL WHERE status = 'running'",
+                [],
+            )?)
+        })
+    }
+}
+
+fn delete_document(
+    tx: &rusqlite::Transaction<'_>,
+    uri: &str,
+    outcome: &mut CommitOutcome,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached("SELECT vid FROM chunks WHERE doc_uri = ?1")?;
+    let vids = stmt
+        .query_map([uri], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    outcome.removed.extend(vids.into_iter().map(|v| v as u64));
+    tx.execute("DELETE FROM chunks WHERE doc_uri = ?1", [uri])?;
+    tx.execute("DELETE FROM documents WHERE uri = ?1", [uri])?;
+    Ok(())
+}
+
+fn put_source(
+    tx: &rusqlite::Transaction<'_>,
+    s: &SourceRecord,
+    blob: Option<&SourceBlob>,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO sources (id, kind, title, spec, settings, created_at, last_sync_at, next_sync_at, status, last_error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, title = excluded.title, spec = excluded.spec, \
+         settings = excluded.settings, last_sync_at = excluded.last_sync_at, next_sync_at = excluded.next_sync_at, \
+         status = excluded.status, last_error = excluded.last_error",
+        params![
+            s.id,
+            s.kind.as_str(),
+            s.title,
+            json(&s.spec)?,
+            json(&s.settings)?,
+            s.created_at,
+            s.last_sync_at,
+            s.next_sync_at,
+            s.status.as_str(),
+            s.last_error
+        ],
+    )?;
+    // A changed citation setting applies to what is indexed already.
+    tx.execute(
+        "UPDATE documents SET citable = ?1 WHERE source_id = ?2",
+        params![s.settings.citable(), s.id],
+    )?;
+    if let Some(b) = blob {
+        tx.execute(
+            "INSERT INTO source_blobs (source_id, name, media_type, bytes) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(source_id) DO UPDATE SET name = excluded.name, media_type = excluded.media_type, bytes = excluded.bytes",
+            params![s.id, b.name, b.media_type, b.bytes],
+        )?;
+    }
+    Ok(())
+}
+
+const SOURCE_COLUMNS: &str =
+    "id, kind, title, spec, settings, created_at, last_sync_at, next_sync_at, status, last_error";
+
+fn source_from_row(r: &rusqlite::Row<'_>) -> Result<SourceRecord> {
+    let kind: String = r.get(1)?;
+    let spec: String = r.get(3)?;
+    let settings: String = r.get(4)?;
+    let status: String = r.get(8)?;
+    Ok(SourceRecord {
+        id: r.get(0)?,
+        kind: kind.parse().map_err(|e| corrupt("source kind", e))?,
+        title: r.get(2)?,
+        spec: serde_json::from_str(&spec).map_err(|e| corrupt("source spec", e))?,
+        settings: serde_json::from_str(&settings).map_err(|e| corrupt("source settings", e))?,
+        created_at: r.get(5)?,
+        last_sync_at: r.get(6)?,
+        next_sync_at: r.get(7)?,
+        status: status.parse().map_err(|e| corrupt("source status", e))?,
+        last_error: r.get(9)?,
+    })
+}
+
+const JOB_COLUMNS: &str = "id, source_id, uri, trigger, status, created_at, started_at, finished_at, done, total, report, error";
+
+fn job_from_row(r: &rusqlite::Row<'_>) -> Result<JobRecord> {
+    let status: String = r.get(4)?;
+    let report: Option<String> = r.get(10)?;
+    Ok(JobRecord {
+        id: r.get::<_, i64>(0)? as u64,
+        source_id: r.get(1)?,
+        uri: r.get(2)?,
+        trigger: r.get(3)?,
+        status: status.parse().map_err(|e| corrupt("job status", e))?,
+        created_at: r.get(5)?,
+        started_at: r.get(6)?,
+        finished_at: r.get(7)?,
+        done: r.get::<_, i64>(8)? as usize,
+        total: r.get::<_, i64>(9)? as usize,
+        report: report
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(|e| corrupt("job report", e))?,
+        error: r.get(11)?,
+    })
+}
+
+fn collect<T>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    f: fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(f(r)?);
+    }
+    Ok(out)
 }
 
 /// Replaces a document's chunks, keeping the rows (and vector ids) of chunks
@@ -537,11 +891,11 @@ fn upsert(
         .collect::<rusqlite::Result<_>>()?
     };
     tx.execute(
-        "INSERT INTO documents (uri, source_id, title, format, language, content_hash, pipeline, citable, chunk_count, indexed_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+        "INSERT INTO documents (uri, source_id, title, format, language, content_hash, pipeline, citable, chunk_count, indexed_at, url) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
          ON CONFLICT(uri) DO UPDATE SET source_id = excluded.source_id, title = excluded.title, format = excluded.format, \
          language = excluded.language, content_hash = excluded.content_hash, pipeline = excluded.pipeline, \
-         citable = excluded.citable, chunk_count = excluded.chunk_count, indexed_at = excluded.indexed_at",
+         citable = excluded.citable, chunk_count = excluded.chunk_count, indexed_at = excluded.indexed_at, url = excluded.url",
         params![
             doc.uri,
             doc.source_id,
@@ -552,7 +906,8 @@ fn upsert(
             doc.pipeline,
             doc.citable,
             chunks.len() as i64,
-            now()
+            now(),
+            doc.url
         ],
     )?;
     let mut seen = HashSet::new();

@@ -44,6 +44,7 @@ fn doc(uri: &str, texts: &[&str], e: &dyn Embedder) -> WriteOp {
             content_hash: ContentHash::of(texts.join("\n").as_bytes()),
             pipeline: "p1".into(),
             citable: true,
+            url: None,
         },
         chunks,
     }

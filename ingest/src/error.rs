@@ -12,6 +12,23 @@ pub enum Error {
     Index(#[from] quarry_index::Error),
     #[error("ingest pipeline: {0}")]
     Pipeline(String),
+    /// No such knowledge base, source, article or job.
+    #[error("{0}")]
+    NotFound(String),
+    /// A request that cannot be carried out as asked.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// True for errors the caller caused and can fix.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            Error::NotFound(_) | Error::Invalid(_) | Error::Source(_) => true,
+            Error::Index(e) => e.is_user_error(),
+            Error::Document(_) | Error::Pipeline(_) => false,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

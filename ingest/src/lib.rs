@@ -22,10 +22,14 @@ pub mod chunk;
 mod error;
 pub mod pipeline;
 pub mod source;
+pub mod sync;
 
 pub use chunk::{Chunk, ChunkOptions, Chunker};
 pub use error::{Error, Result};
 pub use pipeline::{
     Failure, IngestOptions, IngestReport, NoProgress, Outcome, Pipeline, Progress, title_from_name,
 };
-pub use source::{FileSource, ItemRef, RawItem, Source, file_uri};
+pub use source::{FileSource, ItemRef, OneItem, RawItem, Source, file_uri};
+pub use sync::{
+    Applied, ArticleInput, SHORT_ANSWER_FORMAT, ShortAnswerInput, SyncOptions, Syncer, Upload,
+};

@@ -300,7 +300,16 @@ impl Pipeline {
         fingerprint: &str,
     ) -> Result<Option<Prepared>> {
         let raw = source.fetch(item)?;
-        let content_hash = ContentHash::of(&raw.bytes);
+        // What the source says of the document is part of its content: a
+        // new title changes every chunk's heading context.
+        let content_hash = match (&item.title, &item.url) {
+            (None, None) => ContentHash::of(&raw.bytes),
+            (title, url) => ContentHash::of_parts(&[
+                &raw.bytes,
+                title.as_deref().unwrap_or_default().as_bytes(),
+                url.as_deref().unwrap_or_default().as_bytes(),
+            ]),
+        };
         if let Some(existing) = self.kb.document(&item.uri)?
             && existing.meta.content_hash == content_hash
             && existing.meta.pipeline == fingerprint
@@ -310,6 +319,9 @@ impl Pipeline {
             return Ok(None);
         }
         let mut doc = self.parse_with_budget(&item.name, raw.bytes, raw.media_type)?;
+        if let Some(title) = &item.title {
+            doc.title = Some(title.clone());
+        }
         title_from_name(&mut doc, &item.name);
         let chunks = chunker.chunk(&doc);
         if chunks.is_empty() {
@@ -348,6 +360,7 @@ impl Pipeline {
                 content_hash,
                 pipeline: fingerprint.to_owned(),
                 citable: self.options.citable,
+                url: item.url.clone(),
             },
             chunks,
             embed_texts,
@@ -470,7 +483,7 @@ impl Pipeline {
         for EmbedJob(items) in jobs {
             let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
             let t0 = Instant::now();
-            let result = self.kb.embedder().embed_passages(&texts);
+            let result = self.kb.embed_passages(&texts);
             busy.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
             if result.is_ok() {
                 embedded.fetch_add(items.len() as u64, Ordering::Relaxed);

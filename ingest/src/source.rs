@@ -10,9 +10,27 @@ use std::path::{Path, PathBuf};
 pub struct ItemRef {
     /// Stable identity of the document (`file:///abs/path`).
     pub uri: String,
-    /// Human-readable name for reports (a relative path).
+    /// Human-readable name for reports (a relative path); its extension
+    /// helps pick the parser.
     pub name: String,
     pub size: u64,
+    /// A title the source knows (an article's), preferred over the
+    /// document's own.
+    pub title: Option<String>,
+    /// Where the document is published, when that is not `uri`.
+    pub url: Option<String>,
+}
+
+impl ItemRef {
+    pub fn new(uri: impl Into<String>, name: impl Into<String>, size: u64) -> Self {
+        Self {
+            uri: uri.into(),
+            name: name.into(),
+            size,
+            title: None,
+            url: None,
+        }
+    }
 }
 
 /// An item's bytes.
@@ -45,6 +63,54 @@ pub struct FileSource {
     max_bytes: u64,
 }
 
+/// A source narrowed to one of its documents (a resync of one URI); it is
+/// never complete, so nothing else is pruned.
+#[derive(Clone, Copy)]
+pub struct OneItem<'a> {
+    pub source: &'a dyn Source,
+    pub uri: &'a str,
+}
+
+impl std::fmt::Debug for OneItem<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneItem")
+            .field("source", &self.source.id())
+            .field("uri", &self.uri)
+            .finish()
+    }
+}
+
+impl Source for OneItem<'_> {
+    fn id(&self) -> &str {
+        self.source.id()
+    }
+
+    fn scan(&self) -> Result<Vec<ItemRef>> {
+        let items: Vec<ItemRef> = self
+            .source
+            .scan()?
+            .into_iter()
+            .filter(|i| i.uri == self.uri)
+            .collect();
+        if items.is_empty() {
+            return Err(Error::NotFound(format!(
+                "{} is not a document of source {}",
+                self.uri,
+                self.source.id()
+            )));
+        }
+        Ok(items)
+    }
+
+    fn fetch(&self, item: &ItemRef) -> Result<RawItem> {
+        self.source.fetch(item)
+    }
+
+    fn is_complete(&self) -> bool {
+        false
+    }
+}
+
 /// `file://` URI of an absolute path.
 pub fn file_uri(path: &Path) -> String {
     format!("file://{}", path.display())
@@ -53,10 +119,15 @@ pub fn file_uri(path: &Path) -> String {
 impl FileSource {
     /// `root` is made absolute; the source id is its `file://` URI.
     pub fn new(root: &Path) -> Result<Self> {
+        Self::with_id(root, None)
+    }
+
+    /// As [`FileSource::new`], with the id of a stored source.
+    pub fn with_id(root: &Path, id: Option<&str>) -> Result<Self> {
         let root = std::fs::canonicalize(root)
             .map_err(|e| Error::Source(format!("{}: {e}", root.display())))?;
         Ok(Self {
-            id: file_uri(&root),
+            id: id.map_or_else(|| file_uri(&root), str::to_owned),
             root,
             max_bytes: 64 * 1024 * 1024,
         })
@@ -102,15 +173,8 @@ impl Source for FileSource {
             }
             let path = entry.path();
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            items.push(ItemRef {
-                uri: file_uri(path),
-                name: path
-                    .strip_prefix(&base)
-                    .unwrap_or(path)
-                    .display()
-                    .to_string(),
-                size,
-            });
+            let name = path.strip_prefix(&base).unwrap_or(path).display();
+            items.push(ItemRef::new(file_uri(path), name.to_string(), size));
         }
         Ok(items)
     }

@@ -339,3 +339,309 @@ fn a_hostile_folder_finishes_with_the_valid_files_indexed() {
         "{report:#?}"
     );
 }
+
+mod sync {
+    use super::*;
+    use quarry_index::{Catalog, JobStatus, SourceSettings, SourceStatus};
+    use quarry_ingest::{ArticleInput, ShortAnswerInput, SyncOptions, Syncer, Upload};
+
+    fn syncer(data: &Path, interval_secs: u64) -> Syncer {
+        let embedder = Arc::new(HashEmbedder::new(64));
+        let catalog = Arc::new(Catalog::open(data, embedder, IndexOptions::default()).unwrap());
+        Syncer::new(
+            catalog,
+            Arc::new(Registry::default()),
+            IngestOptions::default(),
+            SyncOptions {
+                interval_secs,
+                tick_secs: 1,
+            },
+        )
+    }
+
+    /// Paragraph `i` of the test article: distinct words, about 40 tokens.
+    fn paragraph(i: usize, variant: &str) -> String {
+        format!(
+            "Paragraph {i} explains setting number {i} of the appliance{variant}. \
+             Open the panel marked {i}, hold the dial for {i} seconds and wait until \
+             the light labelled p{i}q turns green; then the setting p{i}z is saved \
+             and the appliance restarts with profile w{i}k in effect."
+        )
+    }
+
+    fn article(edited: Option<usize>) -> String {
+        let mut out = String::from("# Appliance manual\n\n");
+        for i in 0..160 {
+            if i % 6 == 0 {
+                out.push_str(&format!("## Settings group {}\n\n", i / 6));
+            }
+            let variant = if Some(i) == edited {
+                " (revised in the spring edition)"
+            } else {
+                ""
+            };
+            out.push_str(&paragraph(i, variant));
+            out.push_str("\n\n");
+        }
+        out
+    }
+
+    fn put(s: &Syncer, body: String) -> quarry_ingest::IngestReport {
+        s.put_article(
+            "default",
+            "manual-1",
+            ArticleInput {
+                title: "Appliance manual".into(),
+                body,
+                url: Some("https://help.example.com/manual".into()),
+                format: None,
+                settings: None,
+            },
+        )
+        .unwrap()
+        .report
+    }
+
+    fn chunk_texts(s: &Syncer) -> Vec<String> {
+        let kb = s.kb("default").unwrap();
+        let ids: Vec<u64> = (0..10_000).collect();
+        kb.chunks(&ids)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect()
+    }
+
+    #[test]
+    fn editing_one_paragraph_re_embeds_only_the_chunks_around_it() {
+        let data = tempfile::tempdir().unwrap();
+        let s = syncer(data.path(), 3600);
+        let first = put(&s, article(None));
+        assert!(first.chunks >= 50, "{} chunks", first.chunks);
+        assert_eq!(put(&s, article(None)).embedded, 0, "same content again");
+        let kb = s.kb("default").unwrap();
+        let before = kb.stats().unwrap().counters.passages_embedded;
+        let edited = 61;
+        let old_chunks = chunk_texts(&s);
+        // A chunk touches the paragraph if it holds any part of it (the
+        // overlap carries a paragraph's tail into the next chunk).
+        let parts = [
+            format!("number {edited} of"),
+            format!("marked {edited},"),
+            format!("p{edited}q"),
+            format!("p{edited}z"),
+            format!("w{edited}k"),
+        ];
+        let touching = old_chunks
+            .iter()
+            .filter(|t| parts.iter().any(|p| t.contains(p.as_str())))
+            .count();
+        assert!(touching >= 1);
+
+        let second = put(&s, article(Some(edited)));
+        let embedded = kb.stats().unwrap().counters.passages_embedded - before;
+        assert_eq!(embedded as usize, second.embedded);
+        // The edit makes the paragraph longer, so the chunk holding it no
+        // longer has room for its last paragraph, which moves into the next
+        // chunk: one neighbour changes too. Chunks never cross a heading, so
+        // the change stops at the section's end at the latest.
+        assert!(
+            embedded as usize <= touching + 1,
+            "{embedded} chunks re-embedded; {touching} chunks hold the edited paragraph"
+        );
+        assert!(second.chunks >= 50);
+        let texts = chunk_texts(&s);
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("revised in the spring edition"))
+        );
+        assert!(
+            !texts
+                .iter()
+                .any(|t| t.contains(&format!("appliance. Open the panel marked {edited},"))),
+            "the old paragraph is gone"
+        );
+        assert_eq!(texts.len(), old_chunks.len());
+    }
+
+    #[test]
+    fn deleting_a_source_removes_its_text_for_good() {
+        let data = tempfile::tempdir().unwrap();
+        let docs = tempfile::tempdir().unwrap();
+        write(
+            docs.path(),
+            "kept.md",
+            b"# Kept\n\nThe kept page talks about invoices.\n",
+        );
+        {
+            let s = syncer(data.path(), 3600);
+            put(&s, article(None));
+            s.ingest_path(
+                "default",
+                docs.path(),
+                SourceSettings::default(),
+                true,
+                &NoProgress,
+            )
+            .unwrap();
+            let (upload, job) = s
+                .upload(
+                    "default",
+                    Upload {
+                        name: "guide.md".into(),
+                        bytes: b"# Guide\n\nThe uploaded guide explains zebra crossings.\n"
+                            .to_vec(),
+                        media_type: None,
+                        title: None,
+                        settings: SourceSettings::default(),
+                    },
+                )
+                .unwrap();
+            assert_eq!(job.status, JobStatus::Queued);
+            assert_eq!(s.run_pending(&NoProgress).unwrap(), 1);
+            // Uploading the same name again replaces it: no duplicate.
+            let (again, _) = s
+                .upload(
+                    "default",
+                    Upload {
+                        name: "guide.md".into(),
+                        bytes: b"# Guide\n\nThe uploaded guide explains pelican crossings.\n"
+                            .to_vec(),
+                        media_type: None,
+                        title: None,
+                        settings: SourceSettings::default(),
+                    },
+                )
+                .unwrap();
+            assert_eq!(again.id, upload.id);
+            s.run_pending(&NoProgress).unwrap();
+            let texts = chunk_texts(&s);
+            assert!(texts.iter().any(|t| t.contains("pelican")));
+            assert!(!texts.iter().any(|t| t.contains("zebra")));
+
+            s.delete_article("default", "manual-1").unwrap();
+            s.delete_source("default", &upload.id).unwrap();
+            let texts = chunk_texts(&s);
+            assert!(
+                !texts
+                    .iter()
+                    .any(|t| t.contains("appliance") || t.contains("pelican"))
+            );
+            assert!(texts.iter().any(|t| t.contains("invoices")));
+        }
+        // After a restart, still gone, from the store and from both indexes.
+        let s = syncer(data.path(), 3600);
+        let kb = s.kb("default").unwrap();
+        let q = kb.embedder().embed_query("appliance panel dial").unwrap();
+        let hits = kb.search(&q, 10, None).unwrap();
+        assert!(hits.iter().all(|h| !h.chunk.text.contains("appliance")));
+        assert!(
+            kb.keyword_candidates("appliance pelican", 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(kb.stats().unwrap().store.sources, 1);
+    }
+
+    #[test]
+    fn the_schedule_survives_a_restart_without_losing_or_repeating_a_sync() {
+        let data = tempfile::tempdir().unwrap();
+        let docs = tempfile::tempdir().unwrap();
+        write(docs.path(), "a.md", b"# A\n\nFirst version.\n");
+        let next = {
+            let s = syncer(data.path(), 100);
+            let (record, job) = s
+                .ingest_path(
+                    "default",
+                    docs.path(),
+                    SourceSettings::default(),
+                    true,
+                    &NoProgress,
+                )
+                .unwrap();
+            assert_eq!(job.status, JobStatus::Done);
+            assert_eq!(record.status, SourceStatus::Ready);
+            let (last, next) = (record.last_sync_at.unwrap(), record.next_sync_at.unwrap());
+            assert_eq!(next, last + 100);
+            next
+        };
+        write(docs.path(), "a.md", b"# A\n\nSecond version of the page.\n");
+        let s = syncer(data.path(), 100);
+        assert!(s.schedule_due(next - 1).unwrap().is_empty(), "not due yet");
+        let due = s.schedule_due(next).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].1.trigger, "schedule");
+        assert!(s.schedule_due(next + 5).unwrap().is_empty(), "queued once");
+        drop(s);
+        // A crash while the job runs: it is queued again, not lost.
+        let s = syncer(data.path(), 100);
+        let kb = s.kb("default").unwrap();
+        let mut job = kb.store().next_queued_job().unwrap().unwrap();
+        job.status = JobStatus::Running;
+        kb.store().update_job(&job).unwrap();
+        drop((s, kb));
+        let s = syncer(data.path(), 100);
+        assert_eq!(s.recover().unwrap(), 1);
+        assert_eq!(s.run_pending(&NoProgress).unwrap(), 1);
+        let kb = s.kb("default").unwrap();
+        let done = kb.store().job(job.id).unwrap().unwrap();
+        assert_eq!(done.status, JobStatus::Done, "{done:?}");
+        assert_eq!(done.report.unwrap()["indexed"], 1);
+        let source = kb.store().sources().unwrap().remove(0);
+        assert!(source.last_sync_at.unwrap() >= next - 100);
+        assert_eq!(
+            source.next_sync_at.unwrap(),
+            source.last_sync_at.unwrap() + 100
+        );
+        assert!(chunk_texts(&s).iter().any(|t| t.contains("Second version")));
+    }
+
+    #[test]
+    fn citation_settings_and_short_answers() {
+        let data = tempfile::tempdir().unwrap();
+        let s = syncer(data.path(), 3600);
+        let applied = s
+            .put_short_answer(
+                "default",
+                Some("refunds"),
+                ShortAnswerInput {
+                    question: "How long do refunds take?".into(),
+                    answer: "Refunds reach your card within five business days.".into(),
+                    settings: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(applied.report.embedded, 1);
+        let kb = s.kb("default").unwrap();
+        let chunk = kb.chunks(&[1]).unwrap().remove(0);
+        assert_eq!(chunk.format, quarry_ingest::SHORT_ANSWER_FORMAT);
+        assert_eq!(chunk.title.as_deref(), Some("How long do refunds take?"));
+        assert!(chunk.citable);
+        // Going private turns citations off for what is indexed already.
+        s.update_source(
+            "default",
+            &applied.source.id,
+            None,
+            Some(SourceSettings {
+                citations: true,
+                private: true,
+            }),
+        )
+        .unwrap();
+        assert!(!kb.chunks(&[1]).unwrap().remove(0).citable);
+        assert!(
+            s.put_short_answer(
+                "default",
+                Some("bad id/x"),
+                ShortAnswerInput {
+                    question: "q".into(),
+                    answer: "a".into(),
+                    settings: None,
+                }
+            )
+            .is_err()
+        );
+        assert!(s.kb("nope").is_err());
+    }
+}

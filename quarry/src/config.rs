@@ -8,7 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use quarry_formats::Limits;
 use quarry_index::{IndexOptions, ModelOptions};
-use quarry_ingest::IngestOptions;
+use quarry_ingest::{IngestOptions, SyncOptions};
 use quarry_query::QueryOptions;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -18,14 +18,31 @@ use std::path::{Path, PathBuf};
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub addr: SocketAddr,
+    /// Largest file accepted by `POST /v1/kb/{kb}/files`.
+    pub max_upload_bytes: usize,
+    /// Server folders that `file` sources created over the API may read.
+    /// Empty: none (upload files instead).
+    pub import_roots: Vec<PathBuf>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            max_upload_bytes: 64 * 1024 * 1024,
+            import_roots: Vec::new(),
         }
     }
+}
+
+/// Server-wide bearer tokens. `QUARRY_ADMIN_TOKEN` and `QUARRY_QUERY_TOKEN`
+/// override these. With neither set, the API is open and binds to
+/// loopback only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub admin_token: Option<String>,
+    pub query_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +56,9 @@ pub struct Config {
     pub index: IndexOptions,
     pub ingest: IngestOptions,
     pub query: QueryOptions,
+    pub sync: SyncOptions,
     pub server: ServerConfig,
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -51,7 +70,9 @@ impl Default for Config {
             index: IndexOptions::default(),
             ingest: IngestOptions::default(),
             query: QueryOptions::default(),
+            sync: SyncOptions::default(),
             server: ServerConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -73,10 +94,18 @@ impl Config {
             }
             None => {}
         }
-        let config: Config = figment
+        let mut config: Config = figment
             .merge(Env::prefixed("QUARRY__").split("__"))
             .extract()
             .context("invalid configuration")?;
+        for (var, slot) in [
+            ("QUARRY_ADMIN_TOKEN", &mut config.auth.admin_token),
+            ("QUARRY_QUERY_TOKEN", &mut config.auth.query_token),
+        ] {
+            if let Ok(token) = std::env::var(var) {
+                *slot = Some(token);
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -104,6 +133,17 @@ impl Config {
         }
         if self.query.top_k == 0 || self.query.top_k > self.query.max_top_k {
             bail!("query.top_k must be between 1 and query.max_top_k");
+        }
+        if self.sync.interval_secs == 0 || self.sync.tick_secs == 0 {
+            bail!("sync.interval_secs and sync.tick_secs must be at least 1");
+        }
+        for token in [&self.auth.admin_token, &self.auth.query_token]
+            .into_iter()
+            .flatten()
+        {
+            if !token.trim().is_empty() && token.trim().len() < 16 {
+                bail!("auth tokens must be at least 16 characters");
+            }
         }
         Ok(())
     }

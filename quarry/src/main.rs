@@ -1,20 +1,22 @@
 //! `quarry`: the composition root. Parses the command line and the layered
-//! configuration once, builds the knowledge base, and runs one of `ingest`,
-//! `query`, `serve`, `status` or `bench`.
+//! configuration once, opens the knowledge bases, and runs one of `ingest`,
+//! `sync`, `sources`, `query`, `serve`, `status`, `kb` or `bench`.
 
+mod api;
 mod config;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use config::Config;
 use quarry_formats::Registry;
-use quarry_index::{Embedder, KnowledgeBase, OnnxEmbedder};
-use quarry_ingest::{FileSource, IngestReport, Outcome, Pipeline, Progress};
-use quarry_query::{QueryRequest, Retriever};
+use quarry_index::{Catalog, Embedder, JobRecord, OnnxEmbedder, SourceSettings};
+use quarry_ingest::{IngestReport, Outcome, Progress, Syncer};
+use quarry_query::{Auth, QueryRequest, QueryService};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,14 +31,19 @@ struct Cli {
     /// Configuration file (default: ./quarry.toml if present).
     #[arg(long, global = true, env = "QUARRY_CONFIG")]
     config: Option<PathBuf>,
+    /// Knowledge base to work on.
+    #[arg(long, global = true, env = "QUARRY_KB", default_value = "default")]
+    kb: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Ingest files and folders (recursively); unchanged files are skipped,
-    /// files removed from an ingested folder leave the index.
+    /// Ingest files and folders (recursively) as sources of the knowledge
+    /// base; unchanged files are skipped, files removed from an ingested
+    /// folder leave the index. The sources are re-synced on schedule by
+    /// `serve`, or by `sync`.
     Ingest {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -50,6 +57,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sync sources now: every scheduled source of the knowledge base, or
+    /// the one named.
+    Sync {
+        /// Source id (see `quarry sources`).
+        source: Option<String>,
+        /// Only this document of the source.
+        #[arg(long, requires = "source")]
+        uri: Option<String>,
+        /// Only sources whose scheduled sync is due.
+        #[arg(long, conflicts_with = "source")]
+        due: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the knowledge base's sources.
+    Sources {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage knowledge bases.
+    #[command(subcommand)]
+    Kb(KbCommand),
     /// Ask a question.
     Query {
         question: String,
@@ -86,6 +115,18 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum KbCommand {
+    /// List knowledge bases with their counts.
+    List,
+    /// Create a knowledge base and print its own admin and query tokens.
+    Create { name: String },
+    /// Delete a knowledge base and everything in it.
+    Delete { name: String },
+    /// Issue new tokens for a knowledge base (the old ones stop working).
+    Tokens { name: String },
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -108,20 +149,30 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
+    let kb = cli.kb;
+    quarry_index::validate_kb_name(&kb)?;
     match cli.command {
         Command::Ingest {
             paths,
             private,
             no_prune,
             json,
-        } => ingest(&config, &paths, private, no_prune, json),
+        } => ingest(&config, &kb, &paths, private, no_prune, json),
+        Command::Sync {
+            source,
+            uri,
+            due,
+            json,
+        } => sync(&config, &kb, source, uri, due, json),
+        Command::Sources { json } => sources(&config, &kb, json),
+        Command::Kb(command) => kb_command(&config, command),
         Command::Query {
             question,
             top_k,
             json,
-        } => query(&config, question, top_k, json),
+        } => query(&config, &kb, question, top_k, json),
         Command::Serve { addr } => serve(&config, addr.unwrap_or(config.server.addr)),
-        Command::Status => status(&config),
+        Command::Status => status(&config, &kb),
         Command::Bench {
             corpus,
             queries,
@@ -137,16 +188,31 @@ fn embedder(config: &Config) -> Result<Arc<dyn Embedder>> {
     Ok(Arc::new(e))
 }
 
-fn open_kb(config: &Config) -> Result<Arc<KnowledgeBase>> {
-    let kb = KnowledgeBase::open(&config.data_dir, embedder(config)?, config.index).with_context(
-        || {
+fn open_catalog(config: &Config) -> Result<Arc<Catalog>> {
+    let catalog =
+        Catalog::open(&config.data_dir, embedder(config)?, config.index).with_context(|| {
             format!(
-                "opening the knowledge base in {}",
+                "opening the knowledge bases in {}",
                 config.data_dir.display()
             )
-        },
-    )?;
-    Ok(Arc::new(kb))
+        })?;
+    Ok(Arc::new(catalog))
+}
+
+fn registry(config: &Config) -> Arc<Registry> {
+    Arc::new(Registry::default().with_limits(config.formats))
+}
+
+fn syncer(config: &Config, catalog: Arc<Catalog>) -> Syncer {
+    Syncer::new(catalog, registry(config), config.ingest, config.sync)
+}
+
+/// The knowledge base `name`, which must exist (except `default`, which
+/// always does).
+fn existing_kb(catalog: &Catalog, name: &str) -> Result<Arc<quarry_index::KnowledgeBase>> {
+    catalog.get(name)?.with_context(|| {
+        format!("knowledge base {name:?} does not exist (create it with `quarry kb create {name}`)")
+    })
 }
 
 /// Draws a progress bar on a terminal; silent otherwise.
@@ -166,31 +232,49 @@ impl Progress for Bar {
     }
 }
 
+fn bar() -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {pos}/{len} documents {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    )
+}
+
+/// The report of a finished job, or its error.
+fn job_report(job: &JobRecord) -> Result<IngestReport> {
+    match (&job.report, &job.error) {
+        (Some(report), _) => Ok(serde_json::from_value(report.clone())?),
+        (None, Some(error)) => bail!("sync of {} failed: {error}", job.source_id),
+        (None, None) => bail!("job {} has no report", job.id),
+    }
+}
+
 fn ingest(
     config: &Config,
+    kb: &str,
     paths: &[PathBuf],
     private: bool,
     no_prune: bool,
     json: bool,
 ) -> Result<()> {
-    let kb = open_kb(config)?;
-    let mut options = config.ingest;
-    options.citable = !private;
-    options.prune = !no_prune;
-    let registry = Registry::default().with_limits(config.formats);
-    let pipeline = Pipeline::new(kb.clone(), Arc::new(registry), options);
+    let catalog = open_catalog(config)?;
+    if catalog.create(kb)?.1 {
+        eprintln!("created knowledge base {kb:?}");
+    }
+    let syncer = syncer(config, catalog);
+    let settings = SourceSettings {
+        private,
+        ..SourceSettings::default()
+    };
     let mut reports = Vec::new();
     for path in paths {
-        let source =
-            FileSource::new(path).with_context(|| format!("cannot ingest {}", path.display()))?;
-        let bar = indicatif::ProgressBar::new(0).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{bar:30}] {pos}/{len} documents {wide_msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        let report = pipeline.run(&source, &Bar(bar.clone()))?;
+        let bar = bar();
+        let (_, job) = syncer
+            .ingest_path(kb, path, settings, !no_prune, &Bar(bar.clone()))
+            .with_context(|| format!("cannot ingest {}", path.display()))?;
         bar.finish_and_clear();
+        let report = job_report(&job).with_context(|| format!("ingesting {}", path.display()))?;
         if !json {
             print_report(&report);
         }
@@ -198,6 +282,124 @@ fn ingest(
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(())
+}
+
+fn sync(
+    config: &Config,
+    kb: &str,
+    source: Option<String>,
+    uri: Option<String>,
+    due: bool,
+    json: bool,
+) -> Result<()> {
+    let catalog = open_catalog(config)?;
+    let handle = existing_kb(&catalog, kb)?;
+    let syncer = syncer(config, catalog);
+    syncer.recover()?;
+    let ids: Vec<String> = match source {
+        Some(id) => vec![id],
+        None if due => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            handle.store().due_sources(now)?
+        }
+        None => handle
+            .store()
+            .sources()?
+            .into_iter()
+            .filter(|s| s.kind.is_scheduled())
+            .map(|s| s.id)
+            .collect(),
+    };
+    let mut reports = Vec::new();
+    for id in ids {
+        let job = syncer.enqueue(kb, &id, uri.as_deref(), "cli")?;
+        let bar = bar();
+        let job = syncer.run_job(&handle, job, &Bar(bar.clone()))?;
+        bar.finish_and_clear();
+        match job_report(&job) {
+            Ok(report) => {
+                if !json {
+                    print_report(&report);
+                }
+                reports.push(report);
+            }
+            Err(e) => eprintln!("error: {e:#}"),
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else if reports.is_empty() {
+        println!("nothing to sync");
+    }
+    Ok(())
+}
+
+fn sources(config: &Config, kb: &str, json: bool) -> Result<()> {
+    let catalog = open_catalog(config)?;
+    let handle = existing_kb(&catalog, kb)?;
+    let sources = handle.store().sources()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sources)?);
+        return Ok(());
+    }
+    let when = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
+    for s in sources {
+        println!(
+            "{}  {}  {}  last sync {}  next {}{}",
+            s.id,
+            s.kind.as_str(),
+            s.status.as_str(),
+            when(s.last_sync_at),
+            when(s.next_sync_at),
+            s.last_error
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn kb_command(config: &Config, command: KbCommand) -> Result<()> {
+    let catalog = open_catalog(config)?;
+    let print_tokens = |name: &str, (admin, query): (String, String)| {
+        println!("knowledge base {name}");
+        println!("  admin token: {admin}");
+        println!("  query token: {query}");
+        println!("  (shown once; only their hashes are stored)");
+    };
+    match command {
+        KbCommand::List => {
+            for name in catalog.names() {
+                let stats = existing_kb(&catalog, &name)?.stats()?;
+                println!(
+                    "{name}  {} sources  {} documents  {} chunks",
+                    stats.store.sources, stats.store.documents, stats.store.chunks
+                );
+            }
+        }
+        KbCommand::Create { name } => {
+            let (handle, created) = catalog.create(&name)?;
+            if !created {
+                bail!(
+                    "knowledge base {name:?} exists already (new tokens: `quarry kb tokens {name}`)"
+                );
+            }
+            print_tokens(&name, quarry_query::issue_kb_tokens(&handle)?);
+        }
+        KbCommand::Delete { name } => {
+            if !catalog.remove(&name)? {
+                bail!("knowledge base {name:?} does not exist");
+            }
+            println!("deleted knowledge base {name}");
+        }
+        KbCommand::Tokens { name } => {
+            let handle = existing_kb(&catalog, &name)?;
+            print_tokens(&name, quarry_query::issue_kb_tokens(&handle)?);
+        }
     }
     Ok(())
 }
@@ -229,13 +431,20 @@ fn print_report(r: &IngestReport) {
     }
 }
 
-fn query(config: &Config, question: String, top_k: Option<usize>, json: bool) -> Result<()> {
-    let retriever = Retriever::new(open_kb(config)?, config.query)?;
+fn query(
+    config: &Config,
+    kb: &str,
+    question: String,
+    top_k: Option<usize>,
+    json: bool,
+) -> Result<()> {
+    let service = QueryService::new(open_catalog(config)?, config.query, Auth::default())?;
     let request = QueryRequest {
         top_k,
+        kb: Some(kb.to_owned()),
         ..QueryRequest::new(question)
     };
-    let response = retriever.query(&request)?;
+    let response = service.query(None, &request)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&response)?);
         return Ok(());
@@ -258,7 +467,14 @@ fn query(config: &Config, question: String, top_k: Option<usize>, json: bool) ->
                     .collect::<Vec<_>>()
                     .join(" › ")
             ),
-            None => println!("[{}] {:.3}  (private source, no citation)", i + 1, p.score),
+            None => println!(
+                "[{}] {:.3}  (citations off for this source)",
+                i + 1,
+                p.score
+            ),
+        }
+        if let Some(q) = &p.question {
+            println!("    short answer to: {q}");
         }
         let text: String = p.text.chars().take(400).collect();
         let ellipsis = if p.text.chars().count() > 400 {
@@ -272,8 +488,47 @@ fn query(config: &Config, question: String, top_k: Option<usize>, json: bool) ->
 }
 
 fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
-    let kb = open_kb(config)?;
-    let retriever = Arc::new(Retriever::new(kb.clone(), config.query)?);
+    let catalog = open_catalog(config)?;
+    let auth = Auth::new(
+        config.auth.admin_token.as_deref(),
+        config.auth.query_token.as_deref(),
+    );
+    let open = !auth.is_enabled();
+    let addr = if open && !addr.ip().is_loopback() {
+        eprintln!(
+            "no admin or query token is configured: listening on 127.0.0.1 only (set QUARRY_ADMIN_TOKEN / QUARRY_QUERY_TOKEN to serve on {addr})"
+        );
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let service = Arc::new(QueryService::new(catalog.clone(), config.query, auth)?);
+    let syncer = Arc::new(syncer(config, catalog.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    {
+        let (syncer, stop) = (syncer.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("quarry-sync".into())
+            .spawn(move || {
+                syncer.run_loop(&stop);
+                let _ = done_tx.send(());
+            })
+            .context("starting the sync thread")?;
+    }
+    let import_roots = config
+        .server
+        .import_roots
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    let admin = api::AdminState {
+        service: service.clone(),
+        syncer: syncer.clone(),
+        import_roots,
+    };
+    let app = quarry_query::http::router(service)
+        .merge(api::router(admin, config.server.max_upload_bytes));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -281,11 +536,11 @@ fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
     runtime.block_on(async {
         quarry_query::http::serve(
             addr,
-            retriever,
+            app,
             |bound| {
                 println!("quarry listening on http://{bound}");
-                if !bound.ip().is_loopback() {
-                    println!("warning: the API has no authentication yet; bind to 127.0.0.1 unless a proxy guards it");
+                if open {
+                    println!("no tokens configured: the API is open to this machine only");
                 }
                 let _ = std::io::stdout().flush();
             },
@@ -293,7 +548,17 @@ fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
         )
         .await
     })?;
-    kb.flush()?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    syncer.shutdown();
+    // A running sync is not interrupted mid-document; if it does not end
+    // soon, it is queued again at the next start.
+    if done_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .is_err()
+    {
+        eprintln!("a sync job is still running; it will be resumed at the next start");
+    }
+    catalog.flush()?;
     println!("quarry stopped");
     Ok(())
 }
@@ -319,10 +584,12 @@ async fn shutdown_signal() {
     }
 }
 
-fn status(config: &Config) -> Result<()> {
-    let kb = open_kb(config)?;
+fn status(config: &Config, name: &str) -> Result<()> {
+    let catalog = open_catalog(config)?;
+    let kb = existing_kb(&catalog, name)?;
     let stats = kb.stats()?;
     println!("data dir:   {}", config.data_dir.display());
+    println!("kb:         {name} ({} sources)", stats.store.sources);
     println!("model:      {}", kb.embedder().model_id());
     println!("documents:  {}", stats.store.documents);
     println!("chunks:     {}", stats.store.chunks);

@@ -181,7 +181,10 @@ fn http_query_cites_the_right_document_and_hands_off_off_topic_questions() {
     let server = Server::start(ingested());
     let (status, health) = server.get("/healthz");
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
-    assert_eq!(health["documents"], 26);
+    let (status, kb) = server.get("/v1/kb/default");
+    assert_eq!(status, 200, "{kb}");
+    assert_eq!(kb["stats"]["documents"], 26);
+    assert_eq!(kb["stats"]["sources"], 1);
 
     let on_topic = server.ask("How do I create an AUTOINCREMENT field?");
     let passages = on_topic["passages"].as_array().unwrap();
@@ -410,7 +413,7 @@ fn a_killed_ingest_leaves_a_readable_knowledge_base_that_resumes() {
         .spawn()
         .unwrap();
     // Kill once some batches are committed but well before the end.
-    let db = data.path().join("quarry.db");
+    let db = data.path().join("kb/default/quarry.db");
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline
         && std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len()) < 200_000

@@ -59,6 +59,10 @@ pub struct DecisionDetails {
     pub confidence: f32,
     pub answer_at: f32,
     pub clarify_at: f32,
+    /// The top passage is a short answer whose question matched the query
+    /// closely; the decision is then `answer`.
+    #[serde(default)]
+    pub short_answer: bool,
 }
 
 impl ConfidenceOptions {
@@ -101,6 +105,7 @@ impl ConfidenceOptions {
                 confidence,
                 answer_at: self.answer_at,
                 clarify_at: self.clarify_at,
+                short_answer: false,
             },
         )
     }

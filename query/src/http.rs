@@ -1,13 +1,18 @@
-//! The HTTP service: `POST /v1/query`, `GET /healthz`.
+//! The HTTP service's read side: `POST /v1/query`, `GET /healthz`, and the
+//! plumbing other routes share ([`ApiError`], [`rejection`], [`bearer`]).
+//! The binary merges the admin routes (the write path) into [`router`].
 //!
 //! Errors are JSON `{"error": {"code", "message"}}` with the matching status:
 //! a caller's mistake is a 4xx, never a 500.
 
-use crate::retrieve::{QueryRequest, QueryResponse, Retriever};
+use crate::auth::Auth;
+use crate::retrieve::{QueryRequest, QueryResponse};
+use crate::service::QueryService;
 use crate::{Error, Result};
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -52,11 +57,27 @@ impl IntoResponse for ApiError {
                 message: self.0.to_string(),
             },
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 
-fn rejection(r: JsonRejection) -> ApiError {
+/// The bearer token of a request, if it sent one.
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    Auth::bearer(value).map(str::to_owned)
+}
+
+/// A JSON body the extractor refused, as a 4xx [`ApiError`].
+pub fn rejection(r: JsonRejection) -> ApiError {
     let code = match r {
         JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
         JsonRejection::JsonSyntaxError(_) => "invalid_json",
@@ -67,25 +88,26 @@ fn rejection(r: JsonRejection) -> ApiError {
 }
 
 async fn query(
-    State(retriever): State<Arc<Retriever>>,
+    State(service): State<Arc<QueryService>>,
+    headers: HeaderMap,
     body: std::result::Result<axum::Json<QueryRequest>, JsonRejection>,
 ) -> std::result::Result<axum::Json<QueryResponse>, ApiError> {
+    let token = bearer(&headers);
     let axum::Json(request) = body.map_err(rejection)?;
     // Embedding is CPU work: keep it off the async workers.
-    let response = tokio::task::spawn_blocking(move || retriever.query(&request))
+    let response = tokio::task::spawn_blocking(move || service.query(token.as_deref(), &request))
         .await
         .map_err(|e| Error::Internal(format!("query task failed: {e}")))??;
     Ok(axum::Json(response))
 }
 
+/// Liveness, without authentication and without revealing content counts.
 async fn healthz(
-    State(retriever): State<Arc<Retriever>>,
+    State(service): State<Arc<QueryService>>,
 ) -> std::result::Result<Response, ApiError> {
-    let stats = retriever.kb().stats().map_err(Error::from)?;
     Ok(axum::Json(serde_json::json!({
         "status": "ok",
-        "documents": stats.store.documents,
-        "chunks": stats.store.chunks,
+        "knowledge_bases": service.catalog().names().len(),
     }))
     .into_response())
 }
@@ -104,22 +126,23 @@ async fn method_not_allowed() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
-/// The service's routes.
-pub fn router(retriever: Arc<Retriever>) -> Router {
+/// The read routes, with the JSON 404 and 405 fallbacks; merge other routes
+/// into it.
+pub fn router(service: Arc<QueryService>) -> Router {
     Router::new()
         .route("/v1/query", post(query))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(retriever)
+        .with_state(service)
 }
 
-/// Serves until `shutdown` resolves. `on_bound` learns the real address (port
-/// 0 picks a free one).
+/// Serves `app` until `shutdown` resolves. `on_bound` learns the real
+/// address (port 0 picks a free one).
 pub async fn serve(
     addr: SocketAddr,
-    retriever: Arc<Retriever>,
+    app: Router,
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -130,7 +153,7 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| Error::Internal(format!("local address: {e}")))?;
     on_bound(bound);
-    axum::serve(listener, router(retriever))
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::Internal(format!("server: {e}")))

@@ -17,14 +17,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod auth;
 pub mod confidence;
 mod error;
 pub mod http;
 pub mod retrieve;
+mod service;
 
+pub use auth::{Auth, Scope, issue_kb_tokens};
 pub use confidence::{ConfidenceOptions, Decision, DecisionDetails};
 pub use error::{Error, Result};
 pub use retrieve::{
-    Citation, Fusion, Passage, QueryOptions, QueryRequest, QueryResponse, Retriever, ScoreDetails,
-    Timings,
+    Citation, Fusion, Passage, QueryOptions, QueryRequest, QueryResponse, Retriever,
+    SHORT_ANSWER_FORMAT, ScoreDetails, Timings,
 };
+pub use service::QueryService;

@@ -45,6 +45,11 @@ pub struct QueryOptions {
     /// passage are folded into it (the same paragraph on many pages, lightly
     /// edited). Above 1.0 only identical text is folded.
     pub near_duplicate_similarity: f32,
+    /// A short answer whose question is at least this similar to the query
+    /// goes first and decides `answer`.
+    pub short_answer_similarity: f32,
+    /// The confidence reported for such a match (at least).
+    pub short_answer_confidence: f32,
     pub confidence: ConfidenceOptions,
 }
 
@@ -59,6 +64,8 @@ impl Default for QueryOptions {
             rrf_k: 60.0,
             blend_vector_weight: 0.5,
             near_duplicate_similarity: 0.97,
+            short_answer_similarity: 0.8,
+            short_answer_confidence: 0.95,
             confidence: ConfidenceOptions::default(),
         }
     }
@@ -71,7 +78,7 @@ pub struct QueryRequest {
     pub query: String,
     #[serde(default)]
     pub top_k: Option<usize>,
-    /// Knowledge base name; only `"default"` exists for now.
+    /// Knowledge base name (default `"default"`).
     #[serde(default)]
     pub kb: Option<String>,
 }
@@ -90,9 +97,10 @@ impl QueryRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Citation {
     pub source_id: String,
-    /// The document (`file:///…`, `https://…`).
+    /// The document (`file:///…`, `https://…`, `article://…`).
     pub uri: String,
-    /// A link to the exact place: `uri` with the locator's fragment.
+    /// A link to the exact place: the document's published address (or
+    /// `uri`) with the locator's fragment.
     pub url: String,
     pub title: Option<String>,
     pub heading_path: Vec<String>,
@@ -123,9 +131,13 @@ pub struct Passage {
     pub id: String,
     pub text: String,
     pub score: f32,
-    /// False for private sources: `citation` is then absent.
+    /// False for sources with citations off (always for private ones):
+    /// `citation` is then absent.
     pub citable: bool,
     pub citation: Option<Citation>,
+    /// For a short answer: the admin-written question it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
     pub score_details: ScoreDetails,
 }
 
@@ -149,6 +161,10 @@ pub struct QueryResponse {
     pub details: DecisionDetails,
     pub timings: Timings,
 }
+
+/// The document format short answers are stored with (the write path's
+/// `SHORT_ANSWER_FORMAT`).
+pub const SHORT_ANSWER_FORMAT: &str = "short_answer";
 
 /// Answers questions from one knowledge base.
 #[derive(Debug, Clone)]
@@ -196,13 +212,6 @@ impl Retriever {
                 format!("top_k must be between 1 and {}", self.options.max_top_k),
             ));
         }
-        if let Some(kb) = req.kb.as_deref()
-            && kb != "default"
-        {
-            return Err(Error::NotFound(format!(
-                "knowledge base {kb:?} does not exist"
-            )));
-        }
         Ok((query.to_owned(), top_k))
     }
 
@@ -235,13 +244,18 @@ impl Retriever {
         let vectors = self.kb.cached_embeddings(&hashes)?;
         fill_similarities(&vector, &mut candidates, &chunks, &vectors);
         let near = self.options.near_duplicate_similarity;
-        let passages = collapse(candidates, chunks, &vectors, top_k, near);
+        let mut passages = collapse(candidates, chunks, &vectors, top_k, near);
         let mut similarities: Vec<f32> = passages
             .iter()
             .map(|p| p.score_details.vector_similarity)
             .collect();
         similarities.sort_by(|a, b| b.total_cmp(a));
-        let (decision, details) = self.options.confidence.assess(&similarities);
+        let (mut decision, mut details) = self.options.confidence.assess(&similarities);
+        if prefer_short_answer(&mut passages, self.options.short_answer_similarity) {
+            decision = Decision::Answer;
+            details.short_answer = true;
+            details.confidence = details.confidence.max(self.options.short_answer_confidence);
+        }
         Ok(QueryResponse {
             passages,
             confidence: details.confidence,
@@ -254,6 +268,29 @@ impl Retriever {
                 total_ms: ms(started),
             },
         })
+    }
+}
+
+/// Moves the short answer whose question best matches the query to the
+/// front when it matches closely enough; true if one did.
+fn prefer_short_answer(passages: &mut Vec<Passage>, threshold: f32) -> bool {
+    let best = passages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.question.is_some() && p.score_details.vector_similarity >= threshold)
+        .max_by(|a, b| {
+            a.1.score_details
+                .vector_similarity
+                .total_cmp(&b.1.score_details.vector_similarity)
+        })
+        .map(|(i, _)| i);
+    match best {
+        Some(i) => {
+            let p = passages.remove(i);
+            passages.insert(0, p);
+            true
+        }
+        None => false,
     }
 }
 
@@ -382,10 +419,16 @@ fn collapse(
         if let Some(v) = vector {
             kept.push((out.len(), v));
         }
+        let question = (c.format == SHORT_ANSWER_FORMAT)
+            .then(|| c.title.clone())
+            .flatten();
         let citation = c.citable.then(|| Citation {
-            url: match c.locator.fragment() {
-                Some(f) => format!("{}#{f}", c.doc_uri),
-                None => c.doc_uri.clone(),
+            url: {
+                let base = c.url.as_deref().unwrap_or(&c.doc_uri);
+                match c.locator.fragment() {
+                    Some(f) => format!("{base}#{f}"),
+                    None => base.to_owned(),
+                }
             },
             source_id: c.source_id,
             uri: c.doc_uri,
@@ -399,6 +442,7 @@ fn collapse(
             score: cand.fused,
             citable: citation.is_some(),
             citation,
+            question,
             score_details: ScoreDetails {
                 vector_similarity: cand.similarity.unwrap_or(0.0),
                 vector_rank: cand.vector_rank,
@@ -457,6 +501,8 @@ mod tests {
             source_id: "s".into(),
             title: None,
             citable: true,
+            url: None,
+            format: "html".into(),
         }
     }
 
