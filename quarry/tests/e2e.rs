@@ -92,7 +92,16 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Self {
-        let mut child = quarry(data)
+        Self::start_with(data, &[])
+    }
+
+    /// With extra environment variables (tokens, sync settings).
+    fn start_with(data: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = quarry(data);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .args(["serve", "--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -144,6 +153,84 @@ impl Server {
             .call()
             .unwrap();
         (r.status().as_u16(), r.body_mut().read_json().unwrap())
+    }
+
+    /// Any method, with an optional bearer token and JSON body; a body-less
+    /// answer (204) reads as `null`.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let result = match method {
+            "GET" | "DELETE" => {
+                let mut r = if method == "GET" {
+                    self.agent.get(&url)
+                } else {
+                    self.agent.delete(&url)
+                };
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.call()
+            }
+            _ => {
+                let mut r = match method {
+                    "POST" => self.agent.post(&url),
+                    "PUT" => self.agent.put(&url),
+                    "PATCH" => self.agent.patch(&url),
+                    other => panic!("method {other}"),
+                };
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                match body {
+                    Some(b) => r.send_json(b),
+                    None => r.send_empty(),
+                }
+            }
+        };
+        let mut r = result.unwrap();
+        let text = r.body_mut().read_to_string().unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (r.status().as_u16(), value)
+    }
+
+    /// `POST /v1/kb/{kb}/files` as a browser sends it.
+    fn upload(&self, kb: &str, name: &str, content: &str, private: bool) -> (u16, Value) {
+        let boundary = "quarry-test-boundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"private\"\r\n\r\n{private}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n{content}\r\n--{boundary}--\r\n"
+        );
+        self.post_raw(
+            &format!("/v1/kb/{kb}/files"),
+            &format!("multipart/form-data; boundary={boundary}"),
+            &body,
+        )
+    }
+
+    /// Waits for a job to finish and returns it.
+    fn wait_job(&self, kb: &str, id: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, job) = self.get(&format!("/v1/kb/{kb}/jobs/{id}"));
+            assert_eq!(status, 200, "{job}");
+            if job["status"] == "done" || job["status"] == "failed" {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job did not finish: {job}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn ask(&self, question: &str) -> Value {
@@ -446,4 +533,331 @@ fn a_killed_ingest_leaves_a_readable_knowledge_base_that_resumes() {
         run_ok(quarry(data.path()).args(["query", "What is write-ahead logging?", "--json"]));
     let answer: Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(file_of(&answer["passages"][0]), "wal.html", "{answer:#}");
+}
+
+/// Every passage text of an answer, joined.
+fn texts(answer: &Value) -> String {
+    answer["passages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn articles_short_answers_and_uploads_stay_in_step_over_http() {
+    let data = tempfile::tempdir().unwrap();
+    let article = |fact: &str| {
+        json!({
+            "title": "Shipping to Norway",
+            "body": format!("# Shipping to Norway\n\n## Delivery times\n\n{fact}\n\n## Customs\n\nNorwegian customs may charge import VAT on parcels.\n"),
+            "url": "https://help.example.com/shipping-norway",
+        })
+    };
+    {
+        let server = Server::start(data.path());
+        let (status, put) = server.call(
+            "PUT",
+            "/v1/kb/default/articles/ship-no",
+            None,
+            Some(&article("Parcels to Oslo arrive in four working days.")),
+        );
+        assert_eq!(status, 200, "{put}");
+        assert!(put["report"]["embedded"].as_u64().unwrap() >= 1);
+        let answer = server.ask("How long does delivery to Oslo take?");
+        assert!(texts(&answer).contains("four working days"), "{answer:#}");
+        let top = &answer["passages"][0];
+        assert!(
+            top["citation"]["url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://help.example.com/shipping-norway"),
+            "{top:#}"
+        );
+
+        // The same content again: nothing is embedded.
+        let (_, again) = server.call(
+            "PUT",
+            "/v1/kb/default/articles/ship-no",
+            None,
+            Some(&article("Parcels to Oslo arrive in four working days.")),
+        );
+        assert_eq!(again["report"]["embedded"], 0, "{again}");
+        assert_eq!(again["report"]["unchanged"], 1);
+        // An edit is searchable as soon as the PUT returns; the old text is gone.
+        let (status, _) = server.call(
+            "PUT",
+            "/v1/kb/default/articles/ship-no",
+            None,
+            Some(&article(
+                "Parcels to Oslo arrive in seven working days since March.",
+            )),
+        );
+        assert_eq!(status, 200);
+        let answer = server.ask("How long does delivery to Oslo take?");
+        let all = texts(&answer);
+        assert!(
+            all.contains("seven working days") && !all.contains("four working days"),
+            "{all}"
+        );
+
+        let (status, sa) = server.call(
+            "PUT",
+            "/v1/kb/default/short-answers/refunds",
+            None,
+            Some(&json!({
+                "question": "How long do refunds take?",
+                "answer": "Refunds reach your card within five business days."
+            })),
+        );
+        assert_eq!(status, 200, "{sa}");
+        let answer = server.ask("how long does a refund take");
+        assert_eq!(
+            answer["passages"][0]["question"], "How long do refunds take?",
+            "{answer:#}"
+        );
+        assert_eq!(answer["decision"], "answer");
+        assert_eq!(answer["details"]["short_answer"], true);
+
+        let (status, up) = server.upload(
+            "default",
+            "escalation.md",
+            "# Escalation\n\nEscalate chargeback disputes to the billing lead named Ingrid.\n",
+            true,
+        );
+        assert_eq!(status, 202, "{up}");
+        let job = server.wait_job("default", up["job"]["id"].as_u64().unwrap());
+        assert_eq!(job["status"], "done", "{job}");
+        assert_eq!(job["report"]["indexed"], 1, "{job}");
+        let answer = server.ask("Who handles chargeback disputes?");
+        let top = &answer["passages"][0];
+        assert!(
+            top["text"].as_str().unwrap().contains("Ingrid"),
+            "{answer:#}"
+        );
+        assert_eq!(top["citable"], false, "private upload");
+        assert!(top["citation"].is_null());
+
+        let (status, sources) = server.get("/v1/kb/default/sources");
+        assert_eq!(status, 200);
+        assert_eq!(
+            sources["sources"].as_array().unwrap().len(),
+            3,
+            "{sources:#}"
+        );
+        assert_eq!(
+            server
+                .call("DELETE", "/v1/kb/default/articles/ship-no", None, None)
+                .0,
+            204
+        );
+        let upload_id = up["source"]["id"].as_str().unwrap();
+        assert_eq!(
+            server
+                .call(
+                    "DELETE",
+                    &format!("/v1/kb/default/sources/{upload_id}"),
+                    None,
+                    None
+                )
+                .0,
+            204
+        );
+        assert_eq!(
+            server
+                .call("DELETE", "/v1/kb/default/articles/ship-no", None, None)
+                .0,
+            404
+        );
+        let all = texts(&server.ask("delivery to Oslo, chargeback disputes"));
+        assert!(!all.contains("Oslo") && !all.contains("Ingrid"), "{all}");
+    }
+    // After a restart: deleted stays deleted, the short answer stays.
+    let server = Server::start(data.path());
+    let all = texts(&server.ask("delivery to Oslo, chargeback disputes, Ingrid"));
+    assert!(!all.contains("Oslo") && !all.contains("Ingrid"), "{all}");
+    assert_eq!(
+        server.ask("how long does a refund take")["details"]["short_answer"],
+        true
+    );
+}
+
+#[test]
+fn tokens_guard_the_api_and_isolate_knowledge_bases() {
+    let data = tempfile::tempdir().unwrap();
+    let (admin, query) = ("admin-secret-0123456789", "query-secret-0123456789");
+    let server = Server::start_with(
+        data.path(),
+        &[("QUARRY_ADMIN_TOKEN", admin), ("QUARRY_QUERY_TOKEN", query)],
+    );
+    let ask = json!({"query": "What colour is the Ardent kettle?"});
+    assert_eq!(server.call("POST", "/v1/query", None, Some(&ask)).0, 401);
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/v1/query",
+                Some("wrong-token-0123456789"),
+                Some(&ask)
+            )
+            .0,
+        401
+    );
+    assert_eq!(
+        server.call("POST", "/v1/query", Some(query), Some(&ask)).0,
+        200
+    );
+    assert_eq!(
+        server
+            .call("GET", "/v1/kb/default/sources", Some(query), None)
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call("GET", "/v1/kb/default/sources", Some(admin), None)
+            .0,
+        200
+    );
+    assert_eq!(server.get("/healthz").0, 200, "health needs no token");
+
+    let (status, a) = server.call("PUT", "/v1/kb/brand-a", Some(admin), None);
+    assert_eq!(status, 201, "{a}");
+    let (status, b) = server.call("PUT", "/v1/kb/brand-b", Some(admin), None);
+    assert_eq!(status, 201, "{b}");
+    let token = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
+    let (a_admin, a_query, b_query) = (
+        token(&a, "admin_token"),
+        token(&a, "query_token"),
+        token(&b, "query_token"),
+    );
+    // A knowledge base's own admin token cannot create knowledge bases.
+    assert_eq!(
+        server.call("PUT", "/v1/kb/brand-c", Some(&a_admin), None).0,
+        403
+    );
+
+    let article = json!({"title": "Ardent kettle", "body": "# Ardent kettle\n\nThe Ardent kettle comes in copper orange and boils a litre in ninety seconds.\n"});
+    assert_eq!(
+        server
+            .call(
+                "PUT",
+                "/v1/kb/brand-a/articles/kettle",
+                Some(&a_admin),
+                Some(&article)
+            )
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .call(
+                "PUT",
+                "/v1/kb/brand-b/articles/kettle",
+                Some(&a_admin),
+                Some(&article)
+            )
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call("GET", "/v1/kb/brand-b/sources", Some(&a_admin), None)
+            .0,
+        403
+    );
+    assert_eq!(
+        server
+            .call("GET", "/v1/kb/brand-a/sources", Some(&a_query), None)
+            .0,
+        403,
+        "query token on an admin route"
+    );
+
+    let in_a = json!({"query": "What colour is the Ardent kettle?", "kb": "brand-a"});
+    let in_b = json!({"query": "What colour is the Ardent kettle?", "kb": "brand-b"});
+    let (status, answer) = server.call("POST", "/v1/query", Some(&a_query), Some(&in_a));
+    assert_eq!(status, 200);
+    assert!(texts(&answer).contains("copper orange"), "{answer:#}");
+    assert_eq!(
+        server
+            .call("POST", "/v1/query", Some(&a_query), Some(&in_b))
+            .0,
+        403
+    );
+    let (status, answer) = server.call("POST", "/v1/query", Some(&b_query), Some(&in_b));
+    assert_eq!(status, 200);
+    assert!(
+        !texts(&answer).contains("copper"),
+        "B cannot see A's article: {answer:#}"
+    );
+    let (_, default) = server.call("POST", "/v1/query", Some(query), Some(&ask));
+    assert!(
+        !texts(&default).contains("copper"),
+        "nor can the default knowledge base"
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/v1/query",
+                Some(query),
+                Some(&json!({"query": "x", "kb": "nope"}))
+            )
+            .0,
+        404
+    );
+}
+
+#[test]
+fn scheduled_resync_picks_up_a_changed_file_while_serving() {
+    let docs = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let page = docs.path().join("opening-hours.md");
+    std::fs::write(
+        &page,
+        "# Opening hours\n\nThe Bergen store opens at nine in the morning.\n",
+    )
+    .unwrap();
+    let fast = [
+        ("QUARRY__SYNC__INTERVAL_SECS", "2"),
+        ("QUARRY__SYNC__TICK_SECS", "1"),
+    ];
+    let mut cmd = quarry(data.path());
+    for (k, v) in fast {
+        cmd.env(k, v);
+    }
+    run_ok(cmd.arg("ingest").arg(docs.path()));
+    let server = Server::start_with(data.path(), &fast);
+    std::fs::write(
+        &page,
+        "# Opening hours\n\nThe Bergen store opens at ten in the morning since May.\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let all = texts(&server.ask("When does the Bergen store open?"));
+        if all.contains("ten in the morning") {
+            assert!(!all.contains("nine"), "{all}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled sync never ran: {all}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (_, jobs) = server.get("/v1/kb/default/jobs");
+    let triggers: Vec<&str> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["trigger"].as_str().unwrap())
+        .collect();
+    assert!(
+        triggers.contains(&"schedule") && triggers.contains(&"cli"),
+        "{triggers:?}"
+    );
 }
