@@ -1,8 +1,10 @@
 //! Everything persistent in quarry: the chunk store, the embedder, the HNSW
 //! vector index, snapshots. The read and write API of a knowledge base.
 //!
-//! Main types: [`KnowledgeBase`] (one data directory; [`KnowledgeBase::commit`]
-//! is the single write path, [`KnowledgeBase::search`] the read path),
+//! Main types: [`Catalog`] (the knowledge bases of a data directory),
+//! [`KnowledgeBase`] (one of them; [`KnowledgeBase::commit`] is the single
+//! write path, [`KnowledgeBase::search`] the read path), [`SourceRecord`] and
+//! [`JobRecord`] (sources and sync jobs as stored),
 //! [`Embedder`] ([`OnnxEmbedder`] for all-MiniLM-L6-v2, [`HashEmbedder`] for
 //! tests), [`VectorIndex`] ([`HnswIndex`], [`ExactIndex`]) and [`ChunkStore`]
 //! ([`SqliteStore`]).

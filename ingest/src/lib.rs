@@ -3,7 +3,9 @@
 //! Main types: [`Source`] (where documents come from; [`FileSource`] walks
 //! folders), [`Chunker`] (section-aware, token-budgeted with the model's own
 //! tokenizer), [`Pipeline`] (parse in parallel → embed in batches → one
-//! writer) and the [`IngestReport`] it returns.
+//! writer) and the [`IngestReport`] it returns, and [`Syncer`] (sources of a
+//! knowledge base kept in step: articles and short answers at once, the
+//! rest through persisted, scheduled jobs).
 //!
 //! ```no_run
 //! use std::sync::Arc;

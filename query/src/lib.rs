@@ -2,7 +2,8 @@
 //!
 //! Main types: [`Retriever`] (question → [`QueryResponse`] of cited
 //! [`Passage`]s, a confidence and a [`Decision`]), [`ConfidenceOptions`] (the
-//! confidence function and its thresholds) and [`http::router`] /
+//! confidence function and its thresholds), [`QueryService`] (a question to
+//! its knowledge base, behind [`Auth`]'s tokens) and [`http::router`] /
 //! [`http::serve`] (the axum service).
 //!
 //! ```no_run
