@@ -421,11 +421,12 @@ fn print_report(r: &IngestReport) {
     if r.indexed + r.removed == 0 && r.failed.is_empty() {
         println!("  nothing changed: no text was embedded");
     }
-    println!(
-        "  time:      {:.1} s ({:.1} chunks/s)",
-        r.elapsed_ms as f64 / 1000.0,
-        r.chunks_per_second()
-    );
+    let time = if r.elapsed_ms < 10_000 {
+        format!("{} ms", r.elapsed_ms)
+    } else {
+        format!("{:.1} s", r.elapsed_ms as f64 / 1000.0)
+    };
+    println!("  time:      {time} ({:.1} chunks/s)", r.chunks_per_second());
     for f in &r.failed {
         println!("  error: {}: {}", f.name, f.reason);
     }
