@@ -369,10 +369,11 @@ mod sync {
         )
     }
 
-    fn article(edited: Option<usize>) -> String {
+    /// 160 paragraphs under a heading every `heading_every` of them.
+    fn article_with(edited: Option<usize>, heading_every: usize) -> String {
         let mut out = String::from("# Appliance manual\n\n");
         for i in 0..160 {
-            if i % 6 == 0 {
+            if i % heading_every == 0 {
                 out.push_str(&format!("## Settings group {}\n\n", i / 6));
             }
             let variant = if Some(i) == edited {
@@ -384,6 +385,10 @@ mod sync {
             out.push_str("\n\n");
         }
         out
+    }
+
+    fn article(edited: Option<usize>) -> String {
+        article_with(edited, 6)
     }
 
     fn put(s: &Syncer, body: String) -> quarry_ingest::IngestReport {
@@ -414,6 +419,15 @@ mod sync {
 
     #[test]
     fn editing_one_paragraph_re_embeds_only_the_chunks_around_it() {
+        // Short sections, and one long section where only the chunker's
+        // cut choices can bring the chunk sequence back in step.
+        for heading_every in [6, 1000] {
+            edit_one_paragraph(heading_every);
+        }
+    }
+
+    fn edit_one_paragraph(heading_every: usize) {
+        let article = |edited| article_with(edited, heading_every);
         let data = tempfile::tempdir().unwrap();
         let s = syncer(data.path(), 3600);
         let first = put(&s, article(None));
