@@ -35,6 +35,9 @@ pub struct SyncOptions {
     pub interval_secs: u64,
     /// How often the server looks for due sources, in seconds.
     pub tick_secs: u64,
+    /// After a failed sync, the next try comes this many seconds later (or
+    /// at the regular interval, if that is sooner).
+    pub retry_secs: u64,
 }
 
 impl Default for SyncOptions {
@@ -42,6 +45,7 @@ impl Default for SyncOptions {
         Self {
             interval_secs: 7 * 24 * 3600,
             tick_secs: 60,
+            retry_secs: 3600,
         }
     }
 }
@@ -840,10 +844,13 @@ impl Syncer {
                 Err(e) => Some(e.to_string()),
             },
             last_sync_at: Some(finished),
-            next_sync_at: record
-                .kind
-                .is_scheduled()
-                .then(|| finished + self.options.interval_secs as i64),
+            next_sync_at: record.kind.is_scheduled().then(|| {
+                let wait = match result {
+                    Ok(_) => self.options.interval_secs,
+                    Err(_) => self.options.retry_secs.min(self.options.interval_secs),
+                };
+                finished + wait as i64
+            }),
         };
         kb.store().set_source_state(id, &state)?;
         Ok(())

@@ -355,6 +355,7 @@ mod sync {
             SyncOptions {
                 interval_secs,
                 tick_secs: 1,
+                retry_secs: 10,
             },
         )
     }
@@ -609,6 +610,20 @@ mod sync {
             source.last_sync_at.unwrap() + 100
         );
         assert!(chunk_texts(&s).iter().any(|t| t.contains("Second version")));
+
+        // A source that cannot be read fails its job and is retried sooner.
+        drop(docs);
+        let job = s.enqueue("default", &source.id, None, "api").unwrap();
+        s.run_pending(&NoProgress).unwrap();
+        let failed = kb.store().job(job.id).unwrap().unwrap();
+        assert_eq!(failed.status, JobStatus::Failed, "{failed:?}");
+        let source = kb.store().sources().unwrap().remove(0);
+        assert_eq!(source.status, SourceStatus::Error);
+        assert!(source.last_error.is_some());
+        assert_eq!(
+            source.next_sync_at.unwrap(),
+            source.last_sync_at.unwrap() + 10
+        );
     }
 
     #[test]

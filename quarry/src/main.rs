@@ -426,7 +426,10 @@ fn print_report(r: &IngestReport) {
     } else {
         format!("{:.1} s", r.elapsed_ms as f64 / 1000.0)
     };
-    println!("  time:      {time} ({:.1} chunks/s)", r.chunks_per_second());
+    println!(
+        "  time:      {time} ({:.1} chunks/s)",
+        r.chunks_per_second()
+    );
     for f in &r.failed {
         println!("  error: {}: {}", f.name, f.reason);
     }
