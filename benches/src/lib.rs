@@ -31,7 +31,7 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// One labelled question of a corpus' `queries.jsonl`.
+/// One labelled question of a corpus' query set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryCase {
     pub id: String,
@@ -40,6 +40,77 @@ pub struct QueryCase {
     pub expect: Vec<String>,
 }
 
+/// A corpus folder's query set, in either of two layouts:
+///
+/// - BEIR: `queries.jsonl` with `{"_id", "text"}` lines plus `qrels.tsv` (or
+///   `qrels/test.tsv`) with `query-id  corpus-id  score` rows, where the
+///   corpus id is a file name under `docs/` and a score above 0 means
+///   relevant. Queries without a relevant row are the ones the corpus cannot
+///   answer (hand-off cases).
+/// - quarry's own: `queries.jsonl` with `{"id", "query", "expect": [file…]}`.
+pub fn load_query_set(corpus: &Path) -> Result<Vec<QueryCase>> {
+    let queries = corpus.join("queries.jsonl");
+    let qrels = [corpus.join("qrels.tsv"), corpus.join("qrels/test.tsv")]
+        .into_iter()
+        .find(|p| p.is_file());
+    match qrels {
+        Some(qrels) => load_beir(&queries, &qrels),
+        None => load_queries(&queries),
+    }
+}
+
+#[derive(Deserialize)]
+struct BeirQuery {
+    #[serde(rename = "_id")]
+    id: String,
+    text: String,
+}
+
+fn load_beir(queries: &Path, qrels: &Path) -> Result<Vec<QueryCase>> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| Error::Setup(format!("{}: {e}", p.display())))
+    };
+    let mut relevant: std::collections::HashMap<String, Vec<String>> =
+        std::collections::HashMap::new();
+    for (i, line) in read(qrels)?.lines().enumerate() {
+        let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
+        if line.trim().is_empty() || (i == 0 && cols.first() == Some(&"query-id")) {
+            continue;
+        }
+        let [query, doc, score] = cols[..] else {
+            return Err(Error::Setup(format!(
+                "{}:{}: expected query-id, corpus-id, score",
+                qrels.display(),
+                i + 1
+            )));
+        };
+        let score: f64 = score
+            .parse()
+            .map_err(|e| Error::Setup(format!("{}:{}: score: {e}", qrels.display(), i + 1)))?;
+        if score > 0.0 {
+            relevant
+                .entry(query.to_owned())
+                .or_default()
+                .push(doc.to_owned());
+        }
+    }
+    read(queries)?
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let q: BeirQuery = serde_json::from_str(l)
+                .map_err(|e| Error::Setup(format!("{}:{}: {e}", queries.display(), i + 1)))?;
+            Ok(QueryCase {
+                expect: relevant.remove(&q.id).unwrap_or_default(),
+                id: q.id,
+                query: q.text,
+            })
+        })
+        .collect()
+}
+
+/// quarry's own query set format (see [`load_query_set`]).
 pub fn load_queries(path: &Path) -> Result<Vec<QueryCase>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Setup(format!("{}: {e}", path.display())))?;
@@ -230,7 +301,7 @@ pub struct BenchReport {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Corpus folder with `docs/` and `queries.jsonl`.
+    /// Corpus folder with `docs/` and a query set (see [`load_query_set`]).
     pub corpus: PathBuf,
     /// Query-path calls to time (cycling over the query set).
     pub queries: usize,
@@ -360,7 +431,7 @@ pub fn run(
     options: &BenchOptions,
 ) -> Result<BenchReport> {
     let docs = options.corpus.join("docs");
-    let cases = load_queries(&options.corpus.join("queries.jsonl"))?;
+    let cases = load_query_set(&options.corpus)?;
     let registry = Arc::new(Registry::default());
     let source = FileSource::new(&docs)?;
     let workers = match options.embed_workers {
@@ -527,6 +598,28 @@ mod tests {
         assert!((expected_calibration_error(&overconfident, 10) - 0.9).abs() < 1e-9);
         let mixed = [(0.75, true), (0.75, true), (0.75, true), (0.75, false)];
         assert!(expected_calibration_error(&mixed, 10).abs() < 1e-9);
+    }
+
+    #[test]
+    fn beir_query_sets_load_with_unanswerable_questions() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("qrels")).unwrap();
+        std::fs::write(
+            dir.path().join("queries.jsonl"),
+            "{\"_id\": \"1\", \"text\": \"How do I vacuum?\"}\n{\"_id\": \"2\", \"text\": \"Cookie recipe?\"}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("qrels/test.tsv"),
+            "query-id\tcorpus-id\tscore\n1\tlang_vacuum.html\t1\n1\tfaq.html\t0\n",
+        )
+        .unwrap();
+        let cases = load_query_set(dir.path()).unwrap();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].expect, ["lang_vacuum.html"]);
+        assert!(cases[1].expect.is_empty(), "no relevant row: hand-off case");
+        std::fs::write(dir.path().join("qrels/test.tsv"), "1\tx\n").unwrap();
+        assert!(load_query_set(dir.path()).is_err());
     }
 
     #[test]
