@@ -16,6 +16,6 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "deps: cargo not found; install Rust (1.88 or newer) with rustup or your distribution" >&2
+  echo "deps: cargo not found; install Rust (1.89 or newer) with rustup or your distribution" >&2
   exit 1
 fi

@@ -16,6 +16,9 @@ pub enum Error {
         built_with: String,
         configured: String,
     },
+    /// Another process has this knowledge base open.
+    #[error("{0}")]
+    InUse(String),
     #[error("storage: {0}")]
     Store(#[from] rusqlite::Error),
     #[error("i/o on {path}: {source}")]
@@ -40,7 +43,10 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            Error::Model(_) | Error::InvalidInput(_) | Error::ModelMismatch { .. }
+            Error::Model(_)
+                | Error::InvalidInput(_)
+                | Error::ModelMismatch { .. }
+                | Error::InUse(_)
         )
     }
 }

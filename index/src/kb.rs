@@ -122,6 +122,8 @@ pub struct KnowledgeBase {
     options: IndexOptions,
     writer: Mutex<WriterState>,
     counters: Counters,
+    /// Held while open: one process per knowledge base.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for KnowledgeBase {
@@ -149,6 +151,27 @@ fn open_keywords(dir: &Path) -> Result<(KeywordIndex, u64)> {
     }
 }
 
+/// Takes the knowledge base's lock file. Two processes writing one
+/// knowledge base would each keep their own vector and keyword indexes and
+/// miss the other's writes; the second one is refused instead.
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse(format!(
+            "the knowledge base in {} is open in another quarry process (a running `quarry serve`?): stop it, or make the change through its HTTP API",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}
+
 fn poisoned() -> Error {
     Error::Corrupt {
         what: "knowledge base".into(),
@@ -161,6 +184,7 @@ impl KnowledgeBase {
     pub fn open(dir: &Path, embedder: Arc<dyn Embedder>, options: IndexOptions) -> Result<Self> {
         options.hnsw.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let lock = lock_dir(dir)?;
         let store = SqliteStore::open(&dir.join("quarry.db"))?;
         match store.meta("model_id")? {
             Some(built) if built != embedder.model_id() => {
@@ -188,6 +212,7 @@ impl KnowledgeBase {
                 unsaved: 0,
             }),
             counters: Counters::default(),
+            _lock: lock,
         };
         kb.load_vectors()?;
         kb.catch_up_keywords(keyword_watermark)?;

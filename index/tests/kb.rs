@@ -317,3 +317,17 @@ fn keyword_search_follows_commits_and_is_rebuilt_when_lost() {
     assert_eq!(kb.chunks(&hits).unwrap()[0].doc_uri, "b");
     assert!(kw(&kb, "password").is_empty());
 }
+
+#[test]
+fn a_knowledge_base_is_opened_by_one_holder_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedder = Arc::new(HashEmbedder::new(16));
+    let first = KnowledgeBase::open(dir.path(), embedder.clone(), IndexOptions::default()).unwrap();
+    let second = KnowledgeBase::open(dir.path(), embedder.clone(), IndexOptions::default());
+    assert!(
+        matches!(second, Err(quarry_index::Error::InUse(_))),
+        "{second:?}"
+    );
+    drop(first);
+    KnowledgeBase::open(dir.path(), embedder, IndexOptions::default()).unwrap();
+}

@@ -324,7 +324,9 @@ fn http_query_cites_the_right_document_and_hands_off_off_topic_questions() {
 
 #[test]
 fn http_errors_are_json_with_the_right_status() {
-    let server = Server::start(ingested());
+    let data = tempfile::tempdir().unwrap();
+    copy_dir(ingested(), data.path());
+    let server = Server::start(data.path());
     let cases = [
         (
             server.post("/v1/query", &json!({"query": "   "})),
@@ -376,6 +378,12 @@ fn http_errors_are_json_with_the_right_status() {
     }
     // The server is still up after all of that.
     assert_eq!(server.get("/healthz").0, 200);
+
+    // A second process on the same knowledge base is refused, clearly.
+    let out = quarry(data.path()).arg("status").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("open in another quarry process"), "{err}");
 }
 
 #[test]
