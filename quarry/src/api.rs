@@ -160,15 +160,37 @@ async fn list_sources(
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `POST /v1/kb/{kb}/sources` body: the spec's fields (`kind`, `path`, …)
+/// beside an optional `title` and `settings`.
+#[derive(Debug, PartialEq)]
 struct NewSource {
-    #[serde(default)]
     title: Option<String>,
-    #[serde(flatten)]
     spec: SourceSpec,
-    #[serde(default)]
     settings: SourceSettings,
+}
+
+impl NewSource {
+    /// Splits the body; unknown fields are errors (the spec refuses them).
+    fn parse(mut body: Value) -> std::result::Result<Self, String> {
+        let object = body
+            .as_object_mut()
+            .ok_or_else(|| "the body must be a JSON object".to_owned())?;
+        let title = match object.remove("title") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(t),
+            Some(_) => return Err("title must be a string".into()),
+        };
+        let settings = match object.remove("settings") {
+            None | Some(Value::Null) => SourceSettings::default(),
+            Some(v) => serde_json::from_value(v).map_err(|e| format!("settings: {e}"))?,
+        };
+        let spec = serde_json::from_value(body).map_err(|e| e.to_string())?;
+        Ok(Self {
+            title,
+            spec,
+            settings,
+        })
+    }
 }
 
 async fn create_source(
@@ -178,8 +200,8 @@ async fn create_source(
     req: std::result::Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Response> {
     s.allow(&headers, Some(&kb))?;
-    let req: NewSource = serde_json::from_value(body(req)?)
-        .map_err(|e| ApiError(Error::bad_request("invalid_request", e.to_string())))?;
+    let req = NewSource::parse(body(req)?)
+        .map_err(|e| ApiError(Error::bad_request("invalid_request", e)))?;
     if let SourceSpec::File {
         path: Some(path), ..
     } = &req.spec
@@ -536,4 +558,29 @@ pub fn router(state: AdminState, max_upload_bytes: usize) -> Router {
         .route("/v1/kb/{kb}/jobs/{id}", get(get_job))
         .layer(DefaultBodyLimit::max(8 * 1024 * 1024))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_source_body_splits_into_title_settings_and_spec() {
+        let parsed = NewSource::parse(json!({
+            "kind": "file", "path": "/srv/help", "title": "Help", "settings": {"private": true}
+        }))
+        .unwrap();
+        assert_eq!(parsed.title.as_deref(), Some("Help"));
+        assert!(parsed.settings.private && !parsed.settings.citable());
+        assert_eq!(
+            parsed.spec,
+            SourceSpec::File {
+                path: Some("/srv/help".into()),
+                upload: None
+            }
+        );
+        assert!(NewSource::parse(json!({"kind": "file", "path": "/x", "colour": 1})).is_err());
+        assert!(NewSource::parse(json!({"kind": "nope"})).is_err());
+        assert!(NewSource::parse(json!([1])).is_err());
+    }
 }
