@@ -869,3 +869,120 @@ fn scheduled_resync_picks_up_a_changed_file_while_serving() {
         "{triggers:?}"
     );
 }
+
+/// Percent-encodes a source id for a URL path.
+fn encode(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn folder_sources_over_http_sync_resync_one_document_and_change_settings() {
+    let root = tempfile::tempdir().unwrap();
+    let docs = root.path().join("help");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(
+        docs.join("returns.md"),
+        "# Returns\n\nReturn a parcel from any Posten office within thirty days.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("gift-cards.md"),
+        "# Gift cards\n\nGift cards never expire and work in every store.\n",
+    )
+    .unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let config = root.path().join("quarry.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nimport_roots = [\"{}\"]\n", root.path().display()),
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &[("QUARRY_CONFIG", config.to_str().unwrap())]);
+
+    let (status, created) = server.call(
+        "POST",
+        "/v1/kb/default/sources",
+        None,
+        Some(&json!({
+            "kind": "file", "path": docs.display().to_string(), "title": "Help folder"
+        })),
+    );
+    assert_eq!(status, 201, "{created}");
+    let job = server.wait_job("default", created["job"]["id"].as_u64().unwrap());
+    assert_eq!(job["report"]["indexed"], 2, "{job}");
+    let id = created["source"]["id"].as_str().unwrap().to_owned();
+    let (status, source) = server.get(&format!("/v1/kb/default/sources/{}", encode(&id)));
+    assert_eq!(status, 200, "{source}");
+    assert_eq!(source["status"], "ready");
+    assert!(source["next_sync_at"].as_i64().unwrap() > source["last_sync_at"].as_i64().unwrap());
+
+    let refused = |body: Value| {
+        server
+            .call("POST", "/v1/kb/default/sources", None, Some(&body))
+            .0
+    };
+    assert_eq!(
+        refused(json!({"kind": "file", "path": outside.path().display().to_string()})),
+        403
+    );
+    assert_eq!(
+        refused(json!({"kind": "site", "url": "https://example.com"})),
+        400
+    );
+    assert_eq!(
+        refused(json!({"kind": "file", "path": "/x", "colour": "red"})),
+        400
+    );
+
+    // Resync one document: only it is looked at.
+    std::fs::write(
+        docs.join("returns.md"),
+        "# Returns\n\nReturn a parcel from any Posten office within sixty days.\n",
+    )
+    .unwrap();
+    let uri = format!(
+        "file://{}",
+        docs.join("returns.md").canonicalize().unwrap().display()
+    );
+    let (status, job) = server.call(
+        "POST",
+        &format!("/v1/kb/default/sources/{}/sync", encode(&id)),
+        None,
+        Some(&json!({"uri": uri})),
+    );
+    assert_eq!(status, 202, "{job}");
+    let job = server.wait_job("default", job["id"].as_u64().unwrap());
+    assert_eq!(
+        (
+            job["report"]["documents"].clone(),
+            job["report"]["indexed"].clone()
+        ),
+        (json!(1), json!(1)),
+        "{job}"
+    );
+    let answer = server.ask("How long do I have to return a parcel?");
+    assert!(texts(&answer).contains("sixty days"), "{answer:#}");
+    assert_eq!(answer["passages"][0]["citable"], true);
+
+    // Turning citations off applies to what is indexed at once.
+    let (status, patched) = server.call(
+        "PATCH",
+        &format!("/v1/kb/default/sources/{}", encode(&id)),
+        None,
+        Some(&json!({"settings": {"citations": false}})),
+    );
+    assert_eq!(status, 200, "{patched}");
+    let answer = server.ask("How long do I have to return a parcel?");
+    assert_eq!(answer["passages"][0]["citable"], false, "{answer:#}");
+    assert!(answer["passages"][0]["citation"].is_null());
+    let (_, stats) = server.get("/v1/kb/default");
+    assert_eq!(stats["stats"]["documents"], 2);
+}
