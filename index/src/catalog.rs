@@ -108,6 +108,14 @@ impl Catalog {
             .unwrap_or_default()
     }
 
+    /// Every knowledge base with its name, sorted by name.
+    pub fn all(&self) -> Vec<(String, Arc<KnowledgeBase>)> {
+        self.kbs
+            .read()
+            .map(|k| k.iter().map(|(n, kb)| (n.clone(), kb.clone())).collect())
+            .unwrap_or_default()
+    }
+
     /// The knowledge base called `name`, if it exists.
     pub fn get(&self, name: &str) -> Result<Option<Arc<KnowledgeBase>>> {
         Ok(self.kbs.read().map_err(|_| poisoned())?.get(name).cloned())

@@ -52,10 +52,11 @@ pub use kb::{Hit, IndexOptions, KbCounters, KbStats, KnowledgeBase, VectorBacken
 /// Re-exported so the read path can name locators without depending on `formats`.
 pub use quarry_formats::Locator;
 pub use source::{
-    JobRecord, JobStatus, SourceKind, SourceRecord, SourceSettings, SourceSpec, SourceStatus,
+    JobRecord, JobStatus, SHORT_ANSWER_FORMAT, SourceKind, SourceRecord, SourceSettings,
+    SourceSpec, SourceStatus,
 };
 pub use store::{
     ChunkRecord, ChunkStore, DocumentMeta, DocumentRecord, NewChunk, SourceBlob, SourceState,
-    SqliteStore, StoreStats, WriteOp,
+    SqliteStore, StoreStats, WriteOp, unix_now,
 };
 pub use vector::{ExactIndex, HnswIndex, HnswOptions, VectorIndex};

@@ -6,6 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The format a short answer's document is stored with: the write path
+/// writes it, the read path returns such passages with their question.
+pub const SHORT_ANSWER_FORMAT: &str = "short_answer";
+
 /// The five kinds of source a support team manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,7 +194,7 @@ impl SourceRecord {
             title: None,
             spec,
             settings,
-            created_at: crate::store::now(),
+            created_at: crate::store::unix_now(),
             last_sync_at: None,
             next_sync_at: None,
             status: SourceStatus::Pending,

@@ -299,7 +299,8 @@ fn json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| corrupt("json", e))
 }
 
-pub(crate) fn now() -> i64 {
+/// Unix seconds now: the clock of every timestamp quarry stores.
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -697,7 +698,7 @@ impl ChunkStore for SqliteStore {
         let id = self.write(|c| {
             c.execute(
                 "INSERT INTO jobs (source_id, uri, trigger, status, created_at) VALUES (?1, ?2, ?3, 'queued', ?4)",
-                params![source_id, uri, trigger, now()],
+                params![source_id, uri, trigger, unix_now()],
             )?;
             Ok(c.last_insert_rowid() as u64)
         })?;
@@ -906,7 +907,7 @@ fn upsert(
             doc.pipeline,
             doc.citable,
             chunks.len() as i64,
-            now(),
+            unix_now(),
             doc.url
         ],
     )?;

@@ -20,6 +20,7 @@ use quarry_formats::{Locator, Registry};
 use quarry_index::{
     Catalog, ContentHash, DocumentMeta, JobRecord, JobStatus, KnowledgeBase, NewChunk, SourceBlob,
     SourceKind, SourceRecord, SourceSettings, SourceSpec, SourceState, SourceStatus, WriteOp,
+    unix_now,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -97,12 +98,6 @@ pub struct Applied {
 /// Longest article or short-answer body accepted, in bytes.
 const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Checks a caller-chosen id (an article's, a short answer's): 1–200 of
 /// `A-Z a-z 0-9 . _ ~ : -`, so it is safe in a URL path.
 pub fn validate_external_id(what: &str, id: &str) -> Result<()> {
@@ -130,9 +125,50 @@ pub fn short_answer_source_id(id: &str) -> String {
     format!("short-answer:{id}")
 }
 
-/// The format a short answer's document is stored with; the read path
-/// returns such passages with their question.
-pub const SHORT_ANSWER_FORMAT: &str = "short_answer";
+pub use quarry_index::SHORT_ANSWER_FORMAT;
+
+const NO_CRAWLER: &str =
+    "url and site sources need the crawler, which this build does not have yet";
+
+/// A source's record with a new spec: the stored one (keeping its id,
+/// schedule and status, and its settings when `settings` is `None`), or a
+/// new one with id `new_id`.
+fn with_spec(
+    existing: Option<SourceRecord>,
+    new_id: String,
+    spec: SourceSpec,
+    settings: Option<SourceSettings>,
+) -> SourceRecord {
+    match existing {
+        Some(s) => SourceRecord {
+            spec,
+            settings: settings.unwrap_or(s.settings),
+            ..s
+        },
+        None => SourceRecord::new(new_id, spec, settings.unwrap_or_default()),
+    }
+}
+
+/// Id and spec of the source for a file or folder on this machine, by its
+/// canonical path (so a later symlink change cannot move it).
+fn path_source(path: &Path) -> Result<(String, SourceSpec)> {
+    let root = std::fs::canonicalize(path)
+        .map_err(|e| Error::Source(format!("{}: {e}", path.display())))?;
+    let spec = SourceSpec::File {
+        path: Some(root.display().to_string()),
+        upload: None,
+    };
+    Ok((crate::source::file_uri(&root), spec))
+}
+
+/// Writes a source (and its stored content) in one commit.
+fn put_source(kb: &KnowledgeBase, record: &SourceRecord, blob: Option<SourceBlob>) -> Result<()> {
+    kb.commit(&[WriteOp::PutSource {
+        source: Box::new(record.clone()),
+        blob,
+    }])?;
+    Ok(())
+}
 
 /// A source whose one document the store keeps (an uploaded file, an
 /// article's body).
@@ -316,25 +352,18 @@ impl Syncer {
         settings: SourceSettings,
     ) -> Result<(SourceRecord, Option<JobRecord>)> {
         let kb = self.kb(kb_name)?;
-        let id = match &spec {
+        let (id, spec) = match &spec {
             SourceSpec::File {
                 path: Some(path),
                 upload: None,
-            } => {
-                let root = std::fs::canonicalize(path)
-                    .map_err(|e| Error::Invalid(format!("{path}: {e}")))?;
-                crate::source::file_uri(&root)
-            }
+            } => path_source(Path::new(path))?,
             SourceSpec::File { .. } => {
                 return Err(Error::Invalid(
                     "a file source needs a \"path\" on the server; upload files with POST /v1/kb/{kb}/files".into(),
                 ));
             }
             SourceSpec::Url { .. } | SourceSpec::Site { .. } => {
-                return Err(Error::Invalid(
-                    "url and site sources need the crawler, which this build does not have yet"
-                        .into(),
-                ));
+                return Err(Error::Invalid(NO_CRAWLER.into()));
             }
             SourceSpec::Article { .. } | SourceSpec::ShortAnswer { .. } => {
                 return Err(Error::Invalid(
@@ -342,21 +371,11 @@ impl Syncer {
                 ));
             }
         };
-        let mut record = match kb.store().source(&id)? {
-            Some(existing) => SourceRecord {
-                spec,
-                settings,
-                ..existing
-            },
-            None => SourceRecord::new(id, spec, settings),
-        };
+        let mut record = with_spec(kb.store().source(&id)?, id, spec, Some(settings));
         if title.is_some() {
             record.title = title;
         }
-        kb.commit(&[WriteOp::PutSource {
-            source: Box::new(record.clone()),
-            blob: None,
-        }])?;
+        put_source(&kb, &record, None)?;
         let job = self.enqueue(kb_name, &record.id, None, "create")?;
         Ok((record, Some(job)))
     }
@@ -380,10 +399,7 @@ impl Syncer {
         if let Some(settings) = settings {
             record.settings = settings;
         }
-        kb.commit(&[WriteOp::PutSource {
-            source: Box::new(record.clone()),
-            blob: None,
-        }])?;
+        put_source(&kb, &record, None)?;
         drop(_guard);
         // A stored document's title is part of its chunks' context.
         if retitled && matches!(record.kind, SourceKind::Article | SourceKind::File) {
@@ -419,27 +435,18 @@ impl Syncer {
             path: None,
             upload: Some(name.clone()),
         };
-        let mut record = match existing {
-            Some(s) => SourceRecord {
-                spec,
-                settings: upload.settings,
-                ..s
-            },
-            None => SourceRecord::new(self.new_id("file"), spec, upload.settings),
-        };
+        let mut record = with_spec(existing, self.new_id("file"), spec, Some(upload.settings));
         if upload.title.is_some() {
             record.title = upload.title;
         }
+        let blob = SourceBlob {
+            name,
+            media_type: upload.media_type,
+            bytes: upload.bytes,
+        };
         {
             let _guard = self.guard()?;
-            kb.commit(&[WriteOp::PutSource {
-                source: Box::new(record.clone()),
-                blob: Some(SourceBlob {
-                    name,
-                    media_type: upload.media_type,
-                    bytes: upload.bytes,
-                }),
-            }])?;
+            put_source(&kb, &record, Some(blob))?;
         }
         let job = self.enqueue(kb_name, &record.id, None, "upload")?;
         Ok((record, job))
@@ -481,23 +488,14 @@ impl Syncer {
             url: input.url.clone(),
         };
         let _guard = self.guard()?;
-        let mut record = match kb.store().source(&id)? {
-            Some(s) => SourceRecord {
-                spec,
-                settings: input.settings.unwrap_or(s.settings),
-                ..s
-            },
-            None => SourceRecord::new(id, spec, input.settings.unwrap_or_default()),
-        };
+        let mut record = with_spec(kb.store().source(&id)?, id, spec, input.settings);
         record.title = Some(input.title.trim().to_owned());
-        kb.commit(&[WriteOp::PutSource {
-            source: Box::new(record.clone()),
-            blob: Some(SourceBlob {
-                name: format!("{article_id}.{extension}"),
-                media_type: None,
-                bytes: input.body.into_bytes(),
-            }),
-        }])?;
+        let blob = SourceBlob {
+            name: format!("{article_id}.{extension}"),
+            media_type: None,
+            bytes: input.body.into_bytes(),
+        };
+        put_source(&kb, &record, Some(blob))?;
         let report = self.sync_now(
             &kb,
             &record,
@@ -547,19 +545,10 @@ impl Syncer {
             answer: answer.to_owned(),
         };
         let _guard = self.guard()?;
-        let mut record = match kb.store().source(&source_id)? {
-            Some(s) => SourceRecord {
-                spec,
-                settings: input.settings.unwrap_or(s.settings),
-                ..s
-            },
-            None => SourceRecord::new(source_id, spec, input.settings.unwrap_or_default()),
-        };
+        let existing = kb.store().source(&source_id)?;
+        let mut record = with_spec(existing, source_id, spec, input.settings);
         record.title = Some(question.to_owned());
-        kb.commit(&[WriteOp::PutSource {
-            source: Box::new(record.clone()),
-            blob: None,
-        }])?;
+        put_source(&kb, &record, None)?;
         let report = self.index_short_answer(&kb, &record);
         self.finish_source(&kb, &record.id, &report)?;
         let report = report?;
@@ -689,10 +678,7 @@ impl Syncer {
     /// Queues a sync of every scheduled source due at `now`; returns the jobs.
     pub fn schedule_due(&self, now: i64) -> Result<Vec<(String, JobRecord)>> {
         let mut out = Vec::new();
-        for name in self.catalog.names() {
-            let Some(kb) = self.catalog.get(&name)? else {
-                continue;
-            };
+        for (name, kb) in self.catalog.all() {
             for id in kb.store().due_sources(now)? {
                 let job = kb.store().create_job(&id, None, "schedule")?;
                 out.push((name.clone(), job));
@@ -705,10 +691,8 @@ impl Syncer {
     /// so running it again from the start is safe). Returns how many.
     pub fn recover(&self) -> Result<usize> {
         let mut n = 0;
-        for name in self.catalog.names() {
-            if let Some(kb) = self.catalog.get(&name)? {
-                n += kb.store().requeue_running()?;
-            }
+        for (_, kb) in self.catalog.all() {
+            n += kb.store().requeue_running()?;
         }
         Ok(n)
     }
@@ -718,10 +702,7 @@ impl Syncer {
         let mut ran = 0;
         loop {
             let mut next: Option<(Arc<KnowledgeBase>, JobRecord)> = None;
-            for name in self.catalog.names() {
-                let Some(kb) = self.catalog.get(&name)? else {
-                    continue;
-                };
+            for (_, kb) in self.catalog.all() {
                 if let Some(job) = kb.store().next_queued_job()?
                     && next
                         .as_ref()
@@ -757,12 +738,12 @@ impl Syncer {
         prune: bool,
     ) -> Result<JobRecord> {
         job.status = JobStatus::Running;
-        job.started_at = Some(now());
+        job.started_at = Some(unix_now());
         kb.store().update_job(&job)?;
         let Some(record) = kb.store().source(&job.source_id)? else {
             job.status = JobStatus::Failed;
             job.error = Some(format!("source {} was deleted", job.source_id));
-            job.finished_at = Some(now());
+            job.finished_at = Some(unix_now());
             kb.store().update_job(&job)?;
             return Ok(job);
         };
@@ -804,7 +785,7 @@ impl Syncer {
                 id: record.id.clone(),
             }])?;
         }
-        job.finished_at = Some(now());
+        job.finished_at = Some(unix_now());
         match &result {
             Ok(report) => {
                 job.status = JobStatus::Done;
@@ -830,7 +811,7 @@ impl Syncer {
         let Some(record) = kb.store().source(id)? else {
             return Ok(());
         };
-        let finished = now();
+        let finished = unix_now();
         let state = SourceState {
             status: match result {
                 Ok(_) => SourceStatus::Ready,
@@ -888,9 +869,9 @@ impl Syncer {
                 run(&StoredSource { kb, record })
             }
             SourceSpec::ShortAnswer { .. } => self.index_short_answer(kb, record),
-            SourceSpec::Url { .. } | SourceSpec::Site { .. } => Err(Error::Invalid(
-                "url and site sources need the crawler, which this build does not have yet".into(),
-            )),
+            SourceSpec::Url { .. } | SourceSpec::Site { .. } => {
+                Err(Error::Invalid(NO_CRAWLER.into()))
+            }
         }
     }
 
@@ -905,25 +886,9 @@ impl Syncer {
         progress: &dyn Progress,
     ) -> Result<(SourceRecord, JobRecord)> {
         let kb = self.kb(kb_name)?;
-        let root = std::fs::canonicalize(path)
-            .map_err(|e| Error::Source(format!("{}: {e}", path.display())))?;
-        let id = crate::source::file_uri(&root);
-        let spec = SourceSpec::File {
-            path: Some(root.display().to_string()),
-            upload: None,
-        };
-        let record = match kb.store().source(&id)? {
-            Some(s) => SourceRecord {
-                spec,
-                settings,
-                ..s
-            },
-            None => SourceRecord::new(id, spec, settings),
-        };
-        kb.commit(&[WriteOp::PutSource {
-            source: Box::new(record.clone()),
-            blob: None,
-        }])?;
+        let (id, spec) = path_source(path)?;
+        let record = with_spec(kb.store().source(&id)?, id, spec, Some(settings));
+        put_source(&kb, &record, None)?;
         let job = kb.store().create_job(&record.id, None, "cli")?;
         let job = self.run_job_with(&kb, job, progress, prune)?;
         let record = self.source(&kb, &record.id)?;
@@ -940,7 +905,7 @@ impl Syncer {
         }
         let tick = Duration::from_secs(self.options.tick_secs.max(1));
         while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = self.schedule_due(now()) {
+            if let Err(e) = self.schedule_due(unix_now()) {
                 tracing::error!("scheduling due syncs failed: {e}");
             }
             if let Err(e) = self.run_pending(&crate::pipeline::NoProgress) {

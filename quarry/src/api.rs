@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use quarry_index::{JobRecord, SourceRecord, SourceSettings, SourceSpec};
-use quarry_ingest::{ArticleInput, ShortAnswerInput, Syncer, Upload};
+use quarry_ingest::{Applied, ArticleInput, ShortAnswerInput, Syncer, Upload};
 use quarry_query::http::{ApiError, bearer, rejection};
 use quarry_query::{Error, QueryService, Scope};
 use serde::Deserialize;
@@ -68,10 +68,8 @@ async fn list_kbs(State(s): State<AdminState>, headers: HeaderMap) -> ApiResult<
     blocking(move || {
         let catalog = s.service.catalog();
         let mut out = Vec::new();
-        for name in catalog.names() {
-            if let Some(kb) = catalog.get(&name).map_err(Error::from)? {
-                out.push(json!({"name": name, "stats": kb.stats().map_err(Error::from)?}));
-            }
+        for (name, kb) in catalog.all() {
+            out.push(json!({"name": name, "stats": kb.stats().map_err(Error::from)?}));
         }
         Ok(Json(json!({ "knowledge_bases": out })))
     })
@@ -375,7 +373,7 @@ async fn put_article(
     headers: HeaderMap,
     Path((kb, id)): Path<(String, String)>,
     req: std::result::Result<Json<ArticleInput>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Applied>> {
     s.allow(&headers, Some(&kb))?;
     let input = body(req)?;
     blocking(move || {
@@ -383,9 +381,7 @@ async fn put_article(
             .syncer
             .put_article(&kb, &id, input)
             .map_err(ingest_error)?;
-        Ok(Json(
-            serde_json::to_value(applied).map_err(|e| ApiError(Error::Internal(e.to_string())))?,
-        ))
+        Ok(Json(applied))
     })
     .await
 }

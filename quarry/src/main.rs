@@ -300,12 +300,7 @@ fn sync(
     syncer.recover()?;
     let ids: Vec<String> = match source {
         Some(id) => vec![id],
-        None if due => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            handle.store().due_sources(now)?
-        }
+        None if due => handle.store().due_sources(quarry_index::unix_now())?,
         None => handle
             .store()
             .sources()?
@@ -373,8 +368,8 @@ fn kb_command(config: &Config, command: KbCommand) -> Result<()> {
     };
     match command {
         KbCommand::List => {
-            for name in catalog.names() {
-                let stats = existing_kb(&catalog, &name)?.stats()?;
+            for (name, kb) in catalog.all() {
+                let stats = kb.stats()?;
                 println!(
                     "{name}  {} sources  {} documents  {} chunks",
                     stats.store.sources, stats.store.documents, stats.store.chunks

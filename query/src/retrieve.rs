@@ -162,9 +162,7 @@ pub struct QueryResponse {
     pub timings: Timings,
 }
 
-/// The document format short answers are stored with (the write path's
-/// `SHORT_ANSWER_FORMAT`).
-pub const SHORT_ANSWER_FORMAT: &str = "short_answer";
+pub use quarry_index::SHORT_ANSWER_FORMAT;
 
 /// Answers questions from one knowledge base.
 #[derive(Debug, Clone)]
