@@ -41,6 +41,12 @@ pub struct IndexOptions {
     pub compact_min: usize,
     /// Snapshot the graph after this many new points (and on `flush`).
     pub snapshot_every: usize,
+    /// With the HNSW backend, knowledge bases of at most this many live
+    /// chunks are searched exactly (like Qdrant's `full_scan_threshold`): a
+    /// scan of 10,000 vectors costs about a millisecond, and small graphs are
+    /// where HNSW can leave an outlier point unreachable. Crossing it builds
+    /// the graph; 0 means always HNSW.
+    pub full_scan_threshold: usize,
 }
 
 impl Default for IndexOptions {
@@ -51,6 +57,7 @@ impl Default for IndexOptions {
             compact_ratio: 0.25,
             compact_min: 1_000,
             snapshot_every: 20_000,
+            full_scan_threshold: 10_000,
         }
     }
 }
@@ -245,22 +252,18 @@ impl KnowledgeBase {
     fn load_vectors(&self) -> Result<()> {
         let mut state = self.writer.lock().map_err(|_| poisoned())?;
         let model_id = self.embedder.model_id().to_owned();
-        let (index, mut watermark): (Arc<dyn VectorIndex>, u64) = match self.options.backend {
-            VectorBackend::Exact => (Arc::new(ExactIndex::default()), 0),
-            VectorBackend::Hnsw => match load_snapshot(&self.snapshot_dir(), &model_id) {
+        let live = self.live_count();
+        let (index, mut watermark): (Arc<dyn VectorIndex>, u64) = if self.scans_exactly(live) {
+            (Arc::new(ExactIndex::default()), 0)
+        } else {
+            match load_snapshot(&self.snapshot_dir(), &model_id, &self.options.hnsw) {
                 Ok(Some(snap)) => (Arc::new(snap.index), snap.watermark),
-                Ok(None) => (
-                    Arc::new(HnswIndex::new(&self.options.hnsw, self.live_count())),
-                    0,
-                ),
+                Ok(None) => (Arc::new(HnswIndex::new(&self.options.hnsw, live)), 0),
                 Err(e) => {
                     tracing::warn!("vector snapshot unusable, rebuilding from the store: {e}");
-                    (
-                        Arc::new(HnswIndex::new(&self.options.hnsw, self.live_count())),
-                        0,
-                    )
+                    (Arc::new(HnswIndex::new(&self.options.hnsw, live)), 0)
                 }
-            },
+            }
         };
         let mut batch: Vec<Point> = Vec::new();
         let mut replayed = 0;
@@ -285,6 +288,11 @@ impl KnowledgeBase {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Whether a knowledge base of `live` chunks is searched by a full scan.
+    fn scans_exactly(&self, live: usize) -> bool {
+        self.options.backend == VectorBackend::Exact || live <= self.options.full_scan_threshold
     }
 
     fn live_count(&self) -> usize {
@@ -393,9 +401,12 @@ impl KnowledgeBase {
         }
         state.unsaved += outcome.added.len();
         let total = index.len();
-        let dead = total.saturating_sub(self.live_count());
-        if dead > self.options.compact_min
-            && dead as f64 > self.options.compact_ratio * total as f64
+        let live = self.live_count();
+        let dead = total.saturating_sub(live);
+        let outgrew_scan = index.is_exact() && !self.scans_exactly(live);
+        if outgrew_scan
+            || (dead > self.options.compact_min
+                && dead as f64 > self.options.compact_ratio * total as f64)
         {
             drop(state);
             return self.compact();
@@ -426,9 +437,11 @@ impl KnowledgeBase {
     /// unused cached vectors.
     pub fn compact(&self) -> Result<()> {
         let mut state = self.writer.lock().map_err(|_| poisoned())?;
-        let index: Arc<dyn VectorIndex> = match self.options.backend {
-            VectorBackend::Exact => Arc::new(ExactIndex::default()),
-            VectorBackend::Hnsw => Arc::new(HnswIndex::new(&self.options.hnsw, self.live_count())),
+        let live = self.live_count();
+        let index: Arc<dyn VectorIndex> = if self.scans_exactly(live) {
+            Arc::new(ExactIndex::default())
+        } else {
+            Arc::new(HnswIndex::new(&self.options.hnsw, live))
         };
         let mut points = Vec::new();
         self.store.points_after(0, &mut |p| points.push(p))?;

@@ -36,6 +36,10 @@ pub trait VectorIndex: Send + Sync {
     ) -> Vec<(u64, f32)>;
     /// Points inserted, removed ones included.
     fn len(&self) -> usize;
+    /// Whether searches scan every point (results are exact).
+    fn is_exact(&self) -> bool {
+        false
+    }
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -93,8 +97,19 @@ const MAX_LAYERS: usize = 16;
 const BASENAME: &str = "vectors";
 
 /// hnsw_rs behind [`VectorIndex`], with crash-safe snapshots.
+///
+/// hnsw_rs links a new point back from its neighbours and, when a
+/// neighbour's list is full, drops the farthest entry. A point far from
+/// everything (the one page about a unique topic) can so lose every incoming
+/// link and become unreachable: no `ef` finds it. Such orphans are tracked
+/// and scanned exactly beside the graph, so recall never silently loses a
+/// document. They are found cheaply when inserted (a self-search of each new
+/// point) and completely by a reachability walk over the graph after large
+/// inserts, on load and before each snapshot.
 pub struct HnswIndex {
     graph: Hnsw<'static, f32, CosineDistance>,
+    orphans: RwLock<Vec<Point>>,
+    ef_check: usize,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -107,14 +122,100 @@ impl std::fmt::Debug for HnswIndex {
 
 impl HnswIndex {
     pub fn new(options: &HnswOptions, capacity: usize) -> Self {
+        let mut graph = Hnsw::new(
+            options.m,
+            capacity.max(1024),
+            MAX_LAYERS,
+            options.ef_construction,
+            CosineDistance,
+        );
+        // Fill neighbour lists with pruned candidates instead of leaving
+        // them short: more links out of sparse regions.
+        graph.set_keeping_pruned(true);
+        Self::from_graph(graph, options.ef_search)
+    }
+
+    fn from_graph(graph: Hnsw<'static, f32, CosineDistance>, ef_check: usize) -> Self {
         Self {
-            graph: Hnsw::new(
-                options.m,
-                capacity.max(1024),
-                MAX_LAYERS,
-                options.ef_construction,
-                CosineDistance,
-            ),
+            graph,
+            orphans: RwLock::new(Vec::new()),
+            ef_check: ef_check.max(16),
+        }
+    }
+
+    /// Points the graph search cannot reach (see the type's documentation).
+    pub fn orphans(&self) -> usize {
+        self.orphans.read().map_or(0, |o| o.len())
+    }
+
+    /// Recomputes the orphans by a walk from the top layer down through
+    /// every layer's links: O(points × M).
+    pub fn find_orphans(&self) {
+        let indexation = self.graph.get_point_indexation();
+        let mut links: std::collections::HashMap<usize, Vec<usize>> =
+            std::collections::HashMap::with_capacity(self.graph.get_nb_point());
+        let mut top: Vec<usize> = Vec::new();
+        let mut top_level = 0u8;
+        for point in indexation {
+            let id = point.get_origin_id();
+            let level = point.get_point_id().0;
+            if level > top_level {
+                top_level = level;
+                top.clear();
+            }
+            if level == top_level {
+                top.push(id);
+            }
+            let out = point
+                .get_neighborhood_id()
+                .into_iter()
+                .flatten()
+                .map(|n| n.d_id)
+                .collect();
+            links.insert(id, out);
+        }
+        let mut seen: std::collections::HashSet<usize> = top.iter().copied().collect();
+        let mut stack = top;
+        while let Some(id) = stack.pop() {
+            for &next in links.get(&id).map_or(&[][..], Vec::as_slice) {
+                if seen.insert(next) {
+                    stack.push(next);
+                }
+            }
+        }
+        let orphans: Vec<Point> = indexation
+            .into_iter()
+            .filter(|p| !seen.contains(&p.get_origin_id()))
+            .map(|p| (p.get_origin_id() as u64, p.get_v().to_vec()))
+            .collect();
+        if !orphans.is_empty() {
+            tracing::debug!(
+                orphans = orphans.len(),
+                "graph points only reachable by scan"
+            );
+        }
+        if let Ok(mut slot) = self.orphans.write() {
+            *slot = orphans;
+        }
+    }
+
+    /// Adds the new points a search for their own vector does not find.
+    fn check_new_points(&self, points: &[Point]) {
+        let lost: Vec<Point> = points
+            .iter()
+            .filter(|(id, v)| {
+                !self
+                    .graph
+                    .search_filter(v, 8, self.ef_check, None)
+                    .iter()
+                    .any(|n| n.d_id as u64 == *id)
+            })
+            .cloned()
+            .collect();
+        if !lost.is_empty()
+            && let Ok(mut orphans) = self.orphans.write()
+        {
+            orphans.extend(lost);
         }
     }
 }
@@ -132,6 +233,13 @@ impl VectorIndex for HnswIndex {
                 self.graph.insert_slice((v, *id as usize));
             }
         }
+        // A walk costs O(points); a self-search per new point is cheaper
+        // for small additions to a large graph.
+        if points.len() * 64 >= self.graph.get_nb_point() {
+            self.find_orphans();
+        } else {
+            self.check_new_points(points);
+        }
     }
 
     fn search(
@@ -145,11 +253,24 @@ impl VectorIndex for HnswIndex {
             return Vec::new();
         }
         let filter = |id: &usize| accept(*id as u64);
-        self.graph
+        let mut hits: Vec<(u64, f32)> = self
+            .graph
             .search_filter(query, k, ef.max(k), Some(&filter))
             .into_iter()
             .map(|n| (n.d_id as u64, 1.0 - n.distance))
-            .collect()
+            .collect();
+        if let Ok(orphans) = self.orphans.read()
+            && !orphans.is_empty()
+        {
+            for (id, v) in orphans.iter() {
+                if accept(*id) && !hits.iter().any(|h| h.0 == *id) {
+                    hits.push((*id, crate::embed::dot(query, v)));
+                }
+            }
+            hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            hits.truncate(k);
+        }
+        hits
     }
 
     fn len(&self) -> usize {
@@ -157,6 +278,8 @@ impl VectorIndex for HnswIndex {
     }
 
     fn save(&self, root: &Path, watermark: u64, model_id: &str) -> Result<()> {
+        // Links dropped since the points went in can orphan older points.
+        self.find_orphans();
         save_snapshot(self, root, watermark, model_id)
     }
 }
@@ -200,6 +323,10 @@ impl VectorIndex for ExactIndex {
 
     fn len(&self) -> usize {
         self.points.read().map_or(0, |p| p.len())
+    }
+
+    fn is_exact(&self) -> bool {
+        true
     }
 }
 
@@ -322,7 +449,11 @@ pub struct Snapshot {
 /// Loads the snapshot `root/CURRENT` points at. `Ok(None)` when there is none;
 /// an error when it exists but is damaged or from another model (the caller
 /// rebuilds from the store).
-pub fn load_snapshot(root: &Path, model_id: &str) -> Result<Option<Snapshot>> {
+pub fn load_snapshot(
+    root: &Path,
+    model_id: &str,
+    options: &HnswOptions,
+) -> Result<Option<Snapshot>> {
     let current = root.join("CURRENT");
     let name = match std::fs::read_to_string(&current) {
         Ok(n) => n.trim().to_owned(),
@@ -364,8 +495,12 @@ pub fn load_snapshot(root: &Path, model_id: &str) -> Result<Option<Snapshot>> {
             manifest.points
         )));
     }
+    let mut loaded = loaded;
+    loaded.set_keeping_pruned(true);
+    let index = HnswIndex::from_graph(loaded, options.ef_search);
+    index.find_orphans();
     Ok(Some(Snapshot {
-        index: HnswIndex { graph: loaded },
+        index,
         watermark: manifest.watermark,
     }))
 }
@@ -414,6 +549,63 @@ mod tests {
         assert!(recall >= 0.9, "recall@10 = {recall}");
     }
 
+    /// A tight cluster fills every neighbour list; points far from it then
+    /// lose their incoming links in hnsw_rs. They must still be found.
+    #[test]
+    fn outliers_pushed_out_of_the_graph_are_still_found() {
+        let dims = 32;
+        let mut cluster = random_points(1, dims, 5)[0].1.clone();
+        let mut points: Vec<Point> = Vec::new();
+        for (id, noise) in random_points(200, dims, 11) {
+            let mut v: Vec<f32> = cluster
+                .iter()
+                .zip(&noise)
+                .map(|(c, n)| c + 0.05 * n)
+                .collect();
+            normalize(&mut v);
+            points.push((id, v));
+        }
+        // Outliers: each one axis, far from the cluster and from each other.
+        let outliers: Vec<Point> = (0..dims as u64)
+            .map(|i| {
+                let mut v = vec![0.0; dims];
+                v[i as usize] = if i % 2 == 0 { 1.0 } else { -1.0 };
+                (10_000 + i, v)
+            })
+            .collect();
+        cluster.clear();
+        for options in [
+            HnswOptions::default(),
+            HnswOptions {
+                m: 2,
+                ..HnswOptions::default()
+            },
+        ] {
+            let hnsw = HnswIndex::new(&options, 1024);
+            hnsw.insert(&points);
+            // One by one, as article updates arrive, then more cluster points.
+            for o in &outliers {
+                hnsw.insert(std::slice::from_ref(o));
+            }
+            for (id, v) in random_points(300, dims, 13) {
+                let near: Vec<f32> = points[0]
+                    .1
+                    .iter()
+                    .zip(&v)
+                    .map(|(c, n)| c + 0.05 * n)
+                    .collect();
+                let mut near = near;
+                normalize(&mut near);
+                hnsw.insert(&[(20_000 + id, near)]);
+            }
+            hnsw.find_orphans();
+            for (id, v) in &outliers {
+                let top = hnsw.search(v, 1, 16, &|_| true);
+                assert_eq!(top[0].0, *id, "outlier {id} found (m = {})", options.m);
+            }
+        }
+    }
+
     #[test]
     fn filter_hides_removed_ids_and_self_query_is_safe() {
         let points = random_points(300, 16, 3);
@@ -434,12 +626,14 @@ mod tests {
         let hnsw = HnswIndex::new(&HnswOptions::default(), 500);
         hnsw.insert(&points);
         save_snapshot(&hnsw, dir.path(), 500, "m").unwrap();
-        let snap = load_snapshot(dir.path(), "m").unwrap().unwrap();
+        let snap = load_snapshot(dir.path(), "m", &HnswOptions::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(snap.watermark, 500);
         assert_eq!(snap.index.len(), 500);
         let q = &points[42].1;
         assert_eq!(snap.index.search(q, 1, 64, &|_| true)[0].0, points[42].0);
-        assert!(load_snapshot(dir.path(), "other-model").is_err());
+        assert!(load_snapshot(dir.path(), "other-model", &HnswOptions::default()).is_err());
 
         // Save again (a new snapshot replaces the old), then damage the data file.
         save_snapshot(&snap.index, dir.path(), 501, "m").unwrap();
@@ -456,7 +650,7 @@ mod tests {
         bytes[mid] ^= 0xFF;
         std::fs::write(&data, bytes).unwrap();
         assert!(matches!(
-            load_snapshot(dir.path(), "m"),
+            load_snapshot(dir.path(), "m", &HnswOptions::default()),
             Err(Error::Corrupt { .. })
         ));
         assert_eq!(
@@ -472,6 +666,10 @@ mod tests {
     #[test]
     fn no_snapshot_is_none() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(load_snapshot(dir.path(), "m").unwrap().is_none());
+        assert!(
+            load_snapshot(dir.path(), "m", &HnswOptions::default())
+                .unwrap()
+                .is_none()
+        );
     }
 }

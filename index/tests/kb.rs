@@ -64,6 +64,8 @@ fn small_options() -> IndexOptions {
         compact_min: 2,
         compact_ratio: 0.5,
         snapshot_every: 1_000_000,
+        // These tests exercise the graph and its snapshots.
+        full_scan_threshold: 0,
         ..IndexOptions::default()
     }
 }
@@ -330,4 +332,53 @@ fn a_knowledge_base_is_opened_by_one_holder_at_a_time() {
     );
     drop(first);
     KnowledgeBase::open(dir.path(), embedder, IndexOptions::default()).unwrap();
+}
+
+/// Below `full_scan_threshold` searches are exact: every chunk is found by
+/// its own text, however isolated (a small HNSW graph can leave an outlier
+/// unreachable). Crossing the threshold builds the graph, which then serves
+/// searches and survives a reopen.
+#[test]
+fn small_knowledge_bases_are_scanned_and_outgrowing_the_threshold_builds_the_graph() {
+    let e = embedder();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = IndexOptions {
+        full_scan_threshold: 40,
+        ..IndexOptions::default()
+    };
+    let texts: Vec<String> = (0..40)
+        .map(|i| format!("clustered text {i} shared words alpha beta"))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let outlier = "call support on weekdays";
+    {
+        let kb = KnowledgeBase::open(dir.path(), e.clone(), opts).unwrap();
+        kb.commit(&[doc("many", &refs, e.as_ref())]).unwrap();
+        assert_eq!(kb.stats().unwrap().vector_points, 40);
+        for text in &texts {
+            let q = e.embed_query(text).unwrap();
+            let hits = kb.search(&q, 1, Some(1)).unwrap();
+            assert_eq!(&hits[0].chunk.text, text, "an exact scan finds every chunk");
+        }
+        // The 41st live chunk: the graph is built from the store.
+        kb.commit(&[doc("lone", &[outlier], e.as_ref())]).unwrap();
+        let q = e.embed_query(outlier).unwrap();
+        assert_eq!(kb.search(&q, 1, None).unwrap()[0].chunk.text, outlier);
+        assert_eq!(kb.stats().unwrap().vector_points, 41);
+        kb.flush().unwrap();
+    }
+    assert!(
+        dir.path().join("vectors").join("CURRENT").exists(),
+        "above the threshold the graph is snapshotted"
+    );
+    let kb = KnowledgeBase::open(dir.path(), e.clone(), opts).unwrap();
+    let q = e.embed_query(outlier).unwrap();
+    assert_eq!(kb.search(&q, 1, None).unwrap()[0].chunk.text, outlier);
+    // Shrinking back under the threshold: the next rebuild scans again.
+    kb.commit(&[WriteOp::Delete { uri: "many".into() }])
+        .unwrap();
+    kb.compact().unwrap();
+    let stats = kb.stats().unwrap();
+    assert_eq!((stats.vector_points, stats.tombstones), (1, 0));
+    assert_eq!(kb.search(&q, 1, None).unwrap()[0].chunk.text, outlier);
 }
