@@ -36,8 +36,8 @@ pub struct IngestOptions {
     /// Concurrent embedding batches; 0 = one per core. Pair with the
     /// embedder's session count.
     pub embed_workers: usize,
-    /// Texts per embedding job. 8 measured fastest and leanest on 2 cores
-    /// (README: ingest batch size), since a batch is padded to its longest text.
+    /// Texts per embedding job handed to an embed worker (the model then
+    /// runs them `model.batch_size` at a time).
     pub embed_batch: usize,
     /// Documents per store transaction.
     pub commit_documents: usize,
