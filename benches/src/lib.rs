@@ -6,6 +6,8 @@
 //! real query path, and hit@3 / decision accuracy on the corpus' labelled
 //! questions. `quarry bench` prints the [`BenchReport`] as a table or JSON.
 
+pub mod crawl;
+
 use quarry_formats::{Input, Registry};
 use quarry_index::{Catalog, DEFAULT_KB, Embedder};
 use quarry_ingest::{

@@ -41,7 +41,7 @@ pub mod rst;
 pub mod sheet;
 pub mod text;
 pub mod xml;
-mod xmlevents;
+pub mod xmlevents;
 
 pub use document::{Document, Locator, Mark, Section, SectionKind};
 pub use error::{Error, Result};

@@ -117,6 +117,20 @@ impl Registry {
             .any(|f| f.extensions().contains(&ext.as_str()))
     }
 
+    /// Whether some format claims the media type (parameters such as
+    /// `; charset=utf-8` are ignored).
+    pub fn supports_media_type(&self, media_type: &str) -> bool {
+        let essence = media_type
+            .split(';')
+            .next()
+            .unwrap_or(media_type)
+            .trim()
+            .to_ascii_lowercase();
+        self.formats
+            .iter()
+            .any(|f| f.media_types().contains(&essence.as_str()))
+    }
+
     fn unsupported(&self, detail: Option<String>) -> Error {
         Error::Unsupported {
             detail,

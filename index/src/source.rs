@@ -64,11 +64,28 @@ impl std::str::FromStr for SourceKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceSpec {
+    /// One public page.
     Url {
         url: String,
     },
+    /// A whole site crawled from `url` ("import related URLs"); the other
+    /// fields narrow it (unset: the server's `[crawl]` settings).
     Site {
         url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_pages: Option<usize>,
+        /// Link hops from `url`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_depth: Option<usize>,
+        /// URL patterns (`*` wildcards, matched anywhere in the URL): only
+        /// pages matching one of them are crawled, besides `url` itself.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        include: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exclude: Vec<String>,
+        /// Follow links to other subdomains of the same registrable domain.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subdomains: Option<bool>,
     },
     /// Exactly one of `path` (a file or folder on the server, read again at
     /// every sync) and `upload` (the name of an uploaded file, whose bytes

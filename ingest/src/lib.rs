@@ -21,6 +21,7 @@
 //! ```
 
 pub mod chunk;
+pub mod crawl;
 mod error;
 pub mod pipeline;
 pub mod source;

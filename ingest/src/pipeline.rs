@@ -101,6 +101,9 @@ pub struct IngestReport {
     pub elapsed_ms: u64,
     /// Time the embed workers spent in the model, summed over workers.
     pub embed_busy_ms: u64,
+    /// For `url` and `site` sources: what happened to every URL seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawl: Option<crate::crawl::CrawlReport>,
 }
 
 impl IngestReport {
@@ -114,6 +117,8 @@ impl IngestReport {
 pub trait Progress: Send + Sync {
     fn started(&self, _documents: usize) {}
     fn finished(&self, _name: &str, _outcome: &Outcome) {}
+    /// A crawl's counters, while it fetches (before `started`).
+    fn crawling(&self, _progress: &crate::crawl::CrawlProgress) {}
 }
 
 /// Progress that goes nowhere.
@@ -300,6 +305,17 @@ impl Pipeline {
         chunker: &Chunker<'_>,
         fingerprint: &str,
     ) -> Result<Option<Prepared>> {
+        let current = |meta: &DocumentMeta| {
+            meta.pipeline == fingerprint
+                && meta.citable == self.options.citable
+                && meta.source_id == source.id()
+        };
+        if item.unchanged
+            && let Some(existing) = self.kb.document(&item.uri)?
+            && current(&existing.meta)
+        {
+            return Ok(None);
+        }
         let raw = source.fetch(item)?;
         // What the source says of the document is part of its content: a
         // new title changes every chunk's heading context.
@@ -313,9 +329,7 @@ impl Pipeline {
         };
         if let Some(existing) = self.kb.document(&item.uri)?
             && existing.meta.content_hash == content_hash
-            && existing.meta.pipeline == fingerprint
-            && existing.meta.citable == self.options.citable
-            && existing.meta.source_id == source.id()
+            && current(&existing.meta)
         {
             return Ok(None);
         }

@@ -19,6 +19,10 @@ pub struct ItemRef {
     pub title: Option<String>,
     /// Where the document is published, when that is not `uri`.
     pub url: Option<String>,
+    /// The source knows the document has not changed since the last sync
+    /// (an HTTP 304): unless the pipeline's own settings changed, it is
+    /// neither fetched nor parsed.
+    pub unchanged: bool,
 }
 
 impl ItemRef {
@@ -29,6 +33,7 @@ impl ItemRef {
             size,
             title: None,
             url: None,
+            unchanged: false,
         }
     }
 }

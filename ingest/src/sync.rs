@@ -13,6 +13,7 @@
 //!   source no longer lists, and everything of a deleted source, leave the
 //!   store, the vector index and the keyword index in one commit.
 
+use crate::crawl::{CrawlOptions, CrawlProgress, CrawlState, CrawlTarget};
 use crate::pipeline::{IngestOptions, IngestReport, Outcome, Pipeline, Progress};
 use crate::source::{FileSource, ItemRef, OneItem, RawItem, Source};
 use crate::{Error, Result};
@@ -127,8 +128,61 @@ pub fn short_answer_source_id(id: &str) -> String {
 
 pub use quarry_index::SHORT_ANSWER_FORMAT;
 
-const NO_CRAWLER: &str =
-    "url and site sources need the crawler, which this build does not have yet";
+/// The crawl a `url` or `site` spec asks for.
+fn crawl_target(spec: &SourceSpec) -> Option<CrawlTarget> {
+    match spec {
+        SourceSpec::Url { url } => Some(CrawlTarget {
+            url: url.clone(),
+            follow_links: false,
+            ..CrawlTarget::default()
+        }),
+        SourceSpec::Site {
+            url,
+            max_pages,
+            max_depth,
+            include,
+            exclude,
+            subdomains,
+        } => Some(CrawlTarget {
+            url: url.clone(),
+            follow_links: true,
+            max_pages: *max_pages,
+            max_depth: *max_depth,
+            include: include.clone(),
+            exclude: exclude.clone(),
+            subdomains: *subdomains,
+        }),
+        _ => None,
+    }
+}
+
+/// Id and normalised spec of a `url` or `site` source: one source per
+/// start URL and kind, so importing a site twice updates it.
+fn web_source(spec: &SourceSpec) -> Result<(String, SourceSpec)> {
+    let target = crawl_target(spec).ok_or_else(|| Error::Invalid("not a web source".into()))?;
+    let url = crate::crawl::urls::normalize(&target.url).ok_or_else(|| {
+        Error::Invalid(format!(
+            "not an absolute http(s) URL: {:?}",
+            target.url.trim()
+        ))
+    })?;
+    let mut spec = spec.clone();
+    let kind = match &mut spec {
+        SourceSpec::Url { url: u } => {
+            *u = url.to_string();
+            "url"
+        }
+        SourceSpec::Site { url: u, .. } => {
+            *u = url.to_string();
+            "site"
+        }
+        _ => unreachable!("crawl_target accepted it"),
+    };
+    Ok((format!("{kind}:{url}"), spec))
+}
+
+/// Name of the stored crawl state of a web source.
+const CRAWL_STATE: &str = "crawl-state.json";
 
 /// A source's record with a new spec: the stored one (keeping its id,
 /// schedule and status, and its settings when `settings` is `None`), or a
@@ -227,6 +281,30 @@ impl Source for StoredSource<'_> {
     }
 }
 
+/// Remembers each document's outcome by name (a crawled page's name is its
+/// URL) for the crawl report, and passes progress on.
+struct OutcomeRecorder<'a> {
+    outcomes: &'a Mutex<std::collections::HashMap<String, Outcome>>,
+    outer: &'a dyn Progress,
+}
+
+impl Progress for OutcomeRecorder<'_> {
+    fn started(&self, documents: usize) {
+        self.outer.started(documents);
+    }
+
+    fn finished(&self, name: &str, outcome: &Outcome) {
+        if let Ok(mut o) = self.outcomes.lock() {
+            o.insert(name.to_owned(), outcome.clone());
+        }
+        self.outer.finished(name, outcome);
+    }
+
+    fn crawling(&self, progress: &CrawlProgress) {
+        self.outer.crawling(progress);
+    }
+}
+
 /// Writes a running job's progress to the store, at most twice a second,
 /// and passes it on.
 struct JobProgress<'a> {
@@ -255,6 +333,11 @@ impl Progress for JobProgress<'_> {
         self.outer.started(documents);
     }
 
+    fn crawling(&self, progress: &CrawlProgress) {
+        self.update(|j| j.total = progress.fetched + progress.queued, false);
+        self.outer.crawling(progress);
+    }
+
     fn finished(&self, name: &str, outcome: &Outcome) {
         self.update(|j| j.done += 1, false);
         self.outer.finished(name, outcome);
@@ -268,6 +351,7 @@ pub struct Syncer {
     registry: Arc<Registry>,
     ingest: IngestOptions,
     options: SyncOptions,
+    crawl: CrawlOptions,
     /// Serialises writes of stored content with the jobs that read it, so a
     /// resync never indexes an article's previous body over a newer one.
     stored_writes: Mutex<()>,
@@ -295,10 +379,21 @@ impl Syncer {
             registry,
             ingest,
             options,
+            crawl: CrawlOptions::default(),
             stored_writes: Mutex::new(()),
             wake: (Mutex::new(false), Condvar::new()),
             ids: AtomicU64::new(0),
         }
+    }
+
+    /// Crawler settings for `url` and `site` sources.
+    pub fn with_crawl(mut self, crawl: CrawlOptions) -> Self {
+        self.crawl = crawl;
+        self
+    }
+
+    pub fn crawl_options(&self) -> &CrawlOptions {
+        &self.crawl
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -362,9 +457,7 @@ impl Syncer {
                     "a file source needs a \"path\" on the server; upload files with POST /v1/kb/{kb}/files".into(),
                 ));
             }
-            SourceSpec::Url { .. } | SourceSpec::Site { .. } => {
-                return Err(Error::Invalid(NO_CRAWLER.into()));
-            }
+            SourceSpec::Url { .. } | SourceSpec::Site { .. } => web_source(&spec)?,
             SourceSpec::Article { .. } | SourceSpec::ShortAnswer { .. } => {
                 return Err(Error::Invalid(
                     "articles and short answers are written with PUT /v1/kb/{kb}/articles/{id} and /v1/kb/{kb}/short-answers/{id}".into(),
@@ -870,9 +963,89 @@ impl Syncer {
             }
             SourceSpec::ShortAnswer { .. } => self.index_short_answer(kb, record),
             SourceSpec::Url { .. } | SourceSpec::Site { .. } => {
-                Err(Error::Invalid(NO_CRAWLER.into()))
+                self.sync_web(kb, record, uri, progress, &pipeline)
             }
         }
+    }
+
+    /// Crawls a `url` or `site` source and runs what it fetched through the
+    /// pipeline; the crawl report goes into the ingest report, the per-URL
+    /// validators into the source's stored state.
+    fn sync_web(
+        &self,
+        kb: &Arc<KnowledgeBase>,
+        record: &SourceRecord,
+        uri: Option<&str>,
+        progress: &dyn Progress,
+        pipeline: &Pipeline,
+    ) -> Result<IngestReport> {
+        let mut target = crawl_target(&record.spec)
+            .ok_or_else(|| Error::Invalid(format!("source {} is not a web source", record.id)))?;
+        if let Some(uri) = uri {
+            // One page of the site again, as a single URL.
+            target = CrawlTarget {
+                url: uri.to_owned(),
+                follow_links: false,
+                ..CrawlTarget::default()
+            };
+        }
+        let previous: CrawlState = kb
+            .store()
+            .source_blob(&record.id)?
+            .filter(|b| b.name == CRAWL_STATE)
+            .and_then(|b| serde_json::from_slice(&b.bytes).ok())
+            .unwrap_or_default();
+        let on_progress = |p: CrawlProgress| progress.crawling(&p);
+        let mut crawl = crate::crawl::crawl(
+            &target,
+            &self.crawl,
+            &self.registry,
+            &previous,
+            &record.id,
+            &on_progress,
+        )?;
+        let outcomes = Mutex::new(std::collections::HashMap::new());
+        let recorder = OutcomeRecorder {
+            outcomes: &outcomes,
+            outer: progress,
+        };
+        let source = crawl.source();
+        let mut report = match uri {
+            Some(uri) => pipeline.run(
+                &OneItem {
+                    source: &source,
+                    uri,
+                },
+                &recorder,
+            )?,
+            None => pipeline.run(&source, &recorder)?,
+        };
+        let outcomes = outcomes
+            .into_inner()
+            .map_err(|_| Error::Pipeline("crawl outcome recorder poisoned".into()))?;
+        crawl.settle(&outcomes);
+        let mut state = crawl.state.clone();
+        if uri.is_some() {
+            // A one-page resync updates that page's state only.
+            let mut merged = previous;
+            merged.pages.extend(std::mem::take(&mut state.pages));
+            state = merged;
+        }
+        let bytes =
+            serde_json::to_vec(&state).map_err(|e| Error::Pipeline(format!("crawl state: {e}")))?;
+        if let Some(current) = kb.store().source(&record.id)? {
+            put_source(
+                kb,
+                &current,
+                Some(SourceBlob {
+                    name: CRAWL_STATE.into(),
+                    media_type: Some("application/json".into()),
+                    bytes,
+                }),
+            )?;
+        }
+        report.crawl = Some(crawl.report);
+        Ok(report)
     }
 
     /// Creates (or updates) the source for a file or folder on this machine
@@ -885,8 +1058,35 @@ impl Syncer {
         prune: bool,
         progress: &dyn Progress,
     ) -> Result<(SourceRecord, JobRecord)> {
+        let spec = SourceSpec::File {
+            path: Some(path.display().to_string()),
+            upload: None,
+        };
+        self.ingest_spec(kb_name, spec, settings, prune, progress)
+    }
+
+    /// Creates (or updates) a file, `url` or `site` source and syncs it
+    /// inline: the CLI's `ingest`.
+    pub fn ingest_spec(
+        &self,
+        kb_name: &str,
+        spec: SourceSpec,
+        settings: SourceSettings,
+        prune: bool,
+        progress: &dyn Progress,
+    ) -> Result<(SourceRecord, JobRecord)> {
         let kb = self.kb(kb_name)?;
-        let (id, spec) = path_source(path)?;
+        let (id, spec) = match &spec {
+            SourceSpec::File {
+                path: Some(path), ..
+            } => path_source(Path::new(path))?,
+            SourceSpec::Url { .. } | SourceSpec::Site { .. } => web_source(&spec)?,
+            _ => {
+                return Err(Error::Invalid(
+                    "only files, folders, URLs and sites are ingested this way".into(),
+                ));
+            }
+        };
         let record = with_spec(kb.store().source(&id)?, id, spec, Some(settings));
         put_source(&kb, &record, None)?;
         let job = kb.store().create_job(&record.id, None, "cli")?;

@@ -8,6 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use quarry_formats::Limits;
 use quarry_index::{IndexOptions, ModelOptions};
+use quarry_ingest::crawl::CrawlOptions;
 use quarry_ingest::{IngestOptions, SyncOptions};
 use quarry_query::QueryOptions;
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,8 @@ pub struct Config {
     pub ingest: IngestOptions,
     pub query: QueryOptions,
     pub sync: SyncOptions,
+    /// The crawler of `url` and `site` sources.
+    pub crawl: CrawlOptions,
     pub server: ServerConfig,
     pub auth: AuthConfig,
 }
@@ -71,6 +74,7 @@ impl Default for Config {
             ingest: IngestOptions::default(),
             query: QueryOptions::default(),
             sync: SyncOptions::default(),
+            crawl: CrawlOptions::default(),
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
         }

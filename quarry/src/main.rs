@@ -9,7 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use config::Config;
 use quarry_formats::Registry;
-use quarry_index::{Catalog, Embedder, JobRecord, OnnxEmbedder, SourceSettings};
+use quarry_index::{Catalog, Embedder, JobRecord, OnnxEmbedder, SourceSettings, SourceSpec};
+use quarry_ingest::crawl::{CrawlProgress, CrawlReport, UrlOutcome, UrlReport};
 use quarry_ingest::{IngestReport, Outcome, Progress, Syncer};
 use quarry_query::{Auth, QueryRequest, QueryService};
 use std::io::Write;
@@ -40,22 +41,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Ingest files and folders (recursively) as sources of the knowledge
-    /// base; unchanged files are skipped, files removed from an ingested
-    /// folder leave the index. The sources are re-synced on schedule by
-    /// `serve`, or by `sync`.
+    /// Ingest files, folders (recursively), web pages and whole sites as
+    /// sources of the knowledge base; unchanged documents are skipped,
+    /// documents removed at the source leave the index. The sources are
+    /// re-synced on schedule by `serve`, or by `sync`.
     Ingest {
+        /// Paths, or `http(s)://` URLs (one page; a whole site with `--crawl`).
         #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        paths: Vec<String>,
         /// Private content: passages are returned without citations.
         #[arg(long)]
         private: bool,
-        /// Keep documents that disappeared from the folder.
+        /// Keep documents that disappeared from the folder or site.
         #[arg(long)]
         no_prune: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        crawl: CrawlArgs,
     },
     /// Sync sources now: every scheduled source of the knowledge base, or
     /// the one named.
@@ -98,6 +102,8 @@ enum Command {
     Status,
     /// Measure embedder and ingest throughput, query latency and hit@3 on a corpus.
     Bench {
+        #[command(subcommand)]
+        what: Option<BenchCommand>,
         #[arg(long, default_value = "corpora/sqlite-sample")]
         corpus: PathBuf,
         /// Query-path calls to time.
@@ -112,6 +118,22 @@ enum Command {
         /// (a quality regression guard for CI, not a timing).
         #[arg(long)]
         min_recall_at_10: Option<f64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Crawl throughput: serve a generated help site on 127.0.0.1 and crawl
+    /// it twice (full, then conditional requests).
+    Crawl {
+        /// Help pages in the generated site.
+        #[arg(long, default_value_t = 2000)]
+        pages: usize,
+        /// Small site for CI (200 pages).
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -157,7 +179,8 @@ fn run(cli: Cli) -> Result<()> {
             private,
             no_prune,
             json,
-        } => ingest(&config, &kb, &paths, private, no_prune, json),
+            crawl,
+        } => ingest(&config, &kb, &paths, private, no_prune, json, &crawl),
         Command::Sync {
             source,
             uri,
@@ -174,6 +197,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve { addr } => serve(&config, addr.unwrap_or(config.server.addr)),
         Command::Status => status(&config, &kb),
         Command::Bench {
+            what: Some(BenchCommand::Crawl { pages, quick, json }),
+            ..
+        } => bench_crawl(&config, if quick { 200 } else { pages }, json),
+        Command::Bench {
+            what: None,
             corpus,
             queries,
             quick,
@@ -181,6 +209,59 @@ fn run(cli: Cli) -> Result<()> {
             min_recall_at_10,
         } => bench(&config, corpus, queries, quick, json, min_recall_at_10),
     }
+}
+
+/// How `ingest URL` crawls.
+#[derive(Debug, Clone, Default, clap::Args)]
+struct CrawlArgs {
+    /// Import related URLs: crawl the site behind each URL, not just the page.
+    #[arg(long)]
+    crawl: bool,
+    /// Pages fetched at most (default: `crawl.max_pages`, 5000).
+    #[arg(long, requires = "crawl")]
+    max_pages: Option<usize>,
+    /// Link hops from the start URL.
+    #[arg(long, requires = "crawl")]
+    max_depth: Option<usize>,
+    /// Only URLs matching one of these patterns (`*` wildcards, matched
+    /// anywhere in the URL); repeatable.
+    #[arg(long, requires = "crawl")]
+    include: Vec<String>,
+    /// Skip URLs matching any of these patterns; repeatable.
+    #[arg(long, requires = "crawl")]
+    exclude: Vec<String>,
+    /// Follow links to other subdomains of the same domain.
+    #[arg(long, requires = "crawl")]
+    subdomains: bool,
+    /// Let the crawler reach this host although it resolves to a private,
+    /// loopback or link-local address; repeatable. Adds to
+    /// `crawl.allow_hosts` for this run.
+    #[arg(long)]
+    allow_host: Vec<String>,
+}
+
+impl CrawlArgs {
+    fn spec(&self, url: &str) -> SourceSpec {
+        if self.crawl {
+            SourceSpec::Site {
+                url: url.to_owned(),
+                max_pages: self.max_pages,
+                max_depth: self.max_depth,
+                include: self.include.clone(),
+                exclude: self.exclude.clone(),
+                subdomains: self.subdomains.then_some(true),
+            }
+        } else {
+            SourceSpec::Url {
+                url: url.to_owned(),
+            }
+        }
+    }
+}
+
+fn is_web(arg: &str) -> bool {
+    let lower = arg.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 fn embedder(config: &Config) -> Result<Arc<dyn Embedder>> {
@@ -205,6 +286,7 @@ fn registry(config: &Config) -> Arc<Registry> {
 
 fn syncer(config: &Config, catalog: Arc<Catalog>) -> Syncer {
     Syncer::new(catalog, registry(config), config.ingest, config.sync)
+        .with_crawl(config.crawl.clone())
 }
 
 /// The knowledge base `name`, which must exist (except `default`, which
@@ -230,6 +312,15 @@ impl Progress for Bar {
         self.0.set_message(name.to_owned());
         self.0.inc(1);
     }
+
+    fn crawling(&self, p: &CrawlProgress) {
+        self.0.set_length((p.fetched + p.queued) as u64);
+        self.0.set_position(p.fetched as u64);
+        self.0.set_message(format!(
+            "crawling: {} fetched, {} queued, {} skipped, {} errors",
+            p.fetched, p.queued, p.skipped, p.errors
+        ));
+    }
 }
 
 fn bar() -> indicatif::ProgressBar {
@@ -253,28 +344,45 @@ fn job_report(job: &JobRecord) -> Result<IngestReport> {
 fn ingest(
     config: &Config,
     kb: &str,
-    paths: &[PathBuf],
+    paths: &[String],
     private: bool,
     no_prune: bool,
     json: bool,
+    crawl: &CrawlArgs,
 ) -> Result<()> {
-    let catalog = open_catalog(config)?;
+    if crawl.crawl && !paths.iter().any(|p| is_web(p)) {
+        bail!("--crawl needs an http(s) URL to start from");
+    }
+    let mut config = config.clone();
+    config
+        .crawl
+        .allow_hosts
+        .extend(crawl.allow_host.iter().cloned());
+    let catalog = open_catalog(&config)?;
     if catalog.create(kb)?.1 {
         eprintln!("created knowledge base {kb:?}");
     }
-    let syncer = syncer(config, catalog);
+    let syncer = syncer(&config, catalog);
     let settings = SourceSettings {
         private,
         ..SourceSettings::default()
     };
     let mut reports = Vec::new();
     for path in paths {
+        let spec = if is_web(path) {
+            crawl.spec(path)
+        } else {
+            SourceSpec::File {
+                path: Some(path.clone()),
+                upload: None,
+            }
+        };
         let bar = bar();
         let (_, job) = syncer
-            .ingest_path(kb, path, settings, !no_prune, &Bar(bar.clone()))
-            .with_context(|| format!("cannot ingest {}", path.display()))?;
+            .ingest_spec(kb, spec, settings, !no_prune, &Bar(bar.clone()))
+            .with_context(|| format!("cannot ingest {path}"))?;
         bar.finish_and_clear();
-        let report = job_report(&job).with_context(|| format!("ingesting {}", path.display()))?;
+        let report = job_report(&job).with_context(|| format!("ingesting {path}"))?;
         if !json {
             print_report(&report);
         }
@@ -425,8 +533,44 @@ fn print_report(r: &IngestReport) {
         "  time:      {time} ({:.1} chunks/s)",
         r.chunks_per_second()
     );
+    if let Some(crawl) = &r.crawl {
+        print_crawl(crawl);
+    }
     for f in &r.failed {
         println!("  error: {}: {}", f.name, f.reason);
+    }
+}
+
+/// The crawl summary: counts by outcome, then the URLs that need a look
+/// (errors, and skips other than the routine ones), at most 30.
+fn print_crawl(c: &CrawlReport) {
+    println!(
+        "  crawl:     {} URLs seen, {} fetched ({:.1} MB) in {:.1} s{}",
+        c.urls.len(),
+        c.fetched,
+        c.bytes as f64 / 1e6,
+        c.elapsed_ms as f64 / 1000.0,
+        if c.complete {
+            String::new()
+        } else {
+            " (time budget reached: pages not reached were kept)".into()
+        }
+    );
+    for (key, n) in &c.counts {
+        println!("    {key:<28} {n}");
+    }
+    let notable: Vec<&UrlReport> = c
+        .urls
+        .iter()
+        .filter(|u| matches!(u.outcome, UrlOutcome::Error { .. }))
+        .collect();
+    for u in notable.iter().take(30) {
+        if let UrlOutcome::Error { message, .. } = &u.outcome {
+            println!("    error: {}: {message}", u.url);
+        }
+    }
+    if notable.len() > 30 {
+        println!("    … {} more errors (see --json)", notable.len() - 30);
     }
 }
 
@@ -597,6 +741,19 @@ fn status(config: &Config, name: &str) -> Result<()> {
         "vectors:    {} ({} removed, awaiting compaction)",
         stats.vector_points, stats.tombstones
     );
+    Ok(())
+}
+
+fn bench_crawl(config: &Config, pages: usize, json: bool) -> Result<()> {
+    let pdf = std::fs::read("corpora/formats/pdf/wal.pdf").context(
+        "the crawl benchmark serves corpora/formats/pdf/wal.pdf: run it from the repository root",
+    )?;
+    let report = quarry_bench::crawl::crawl_bench(pages, pdf, &config.crawl)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
     Ok(())
 }
 

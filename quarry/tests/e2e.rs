@@ -934,7 +934,7 @@ fn folder_sources_over_http_sync_resync_one_document_and_change_settings() {
         403
     );
     assert_eq!(
-        refused(json!({"kind": "site", "url": "https://example.com"})),
+        refused(json!({"kind": "site", "url": "ftp://example.com/"})),
         400
     );
     assert_eq!(
@@ -985,4 +985,78 @@ fn folder_sources_over_http_sync_resync_one_document_and_change_settings() {
     assert!(answer["passages"][0]["citation"].is_null());
     let (_, stats) = server.get("/v1/kb/default");
     assert_eq!(stats["stats"]["documents"], 2);
+}
+
+/// A site imported over the admin API: the crawl runs as a job, its per-URL
+/// report comes back with the job, the pages are answered with their URL as
+/// the citation; a private address needs the server's allow-list.
+#[test]
+fn sites_are_crawled_through_the_api_with_a_per_url_report() {
+    use quarry_ingest::crawl::testsite::{self, TestSite};
+    let pages = 25;
+    let pdf = std::fs::read(root().join("corpora/formats/pdf/wal.pdf")).unwrap();
+    let site = TestSite::serve(testsite::build(pages, pdf), pages).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        data.path(),
+        &[
+            ("QUARRY__CRAWL__ALLOW_HOSTS", "[\"127.0.0.1\"]"),
+            ("QUARRY__CRAWL__TIMEOUT_SECS", "1"),
+            ("QUARRY__CRAWL__MAX_BYTES", "1000000"),
+        ],
+    );
+    let (status, created) = server.call(
+        "POST",
+        "/v1/kb/default/sources",
+        None,
+        Some(&json!({"kind": "site", "url": site.url("/"), "max_pages": 60, "exclude": ["/calendar/"]})),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["source"]["kind"], "site");
+    let job = server.wait_job("default", created["job"]["id"].as_u64().unwrap());
+    assert_eq!(job["status"], "done", "{job}");
+    let crawl = &job["report"]["crawl"];
+    let entry = |path: &str| {
+        crawl["urls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["url"] == site.url(path))
+            .cloned()
+            .unwrap_or_else(|| panic!("{path} not in {crawl:#}"))
+    };
+    assert_eq!(entry("/docs/page-3")["outcome"], "indexed");
+    assert_eq!(entry("/private/secret")["reason"], "robots");
+    assert_eq!(entry("/missing")["status"], 404);
+    assert_eq!(entry("/calendar/2026/11")["reason"], "excluded");
+    assert!(
+        crawl["counts"]["indexed"].as_u64().unwrap() > pages as u64,
+        "{crawl:#}"
+    );
+
+    let answer = server.ask("Which button resets the quarry12 setting?");
+    assert_eq!(
+        answer["passages"][0]["citation"]["uri"],
+        site.url("/docs/page-12"),
+        "{answer:#}"
+    );
+    assert!(texts(&answer).contains("button12"));
+
+    // A second server without the allow-list refuses the same site.
+    let data2 = tempfile::tempdir().unwrap();
+    let strict = Server::start(data2.path());
+    let before = site.requests();
+    let (status, created) = strict.call(
+        "POST",
+        "/v1/kb/default/sources",
+        None,
+        Some(&json!({"kind": "url", "url": site.url("/docs/page-1")})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let job = strict.wait_job("default", created["job"]["id"].as_u64().unwrap());
+    assert_eq!(
+        job["report"]["crawl"]["counts"]["error:refused"], 1,
+        "{job:#}"
+    );
+    assert_eq!(site.requests(), before, "nothing fetched");
 }
