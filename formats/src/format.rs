@@ -57,6 +57,9 @@ pub struct Input<'a> {
     /// Declared media type (an HTTP `Content-Type`), if any.
     pub media_type: Option<&'a str>,
     pub limits: Limits,
+    /// A companion file: subtitles (`name.vtt` / `name.srt`) stored beside
+    /// a video, as (file name, bytes).
+    pub sidecar: Option<(&'a str, &'a [u8])>,
 }
 
 impl<'a> Input<'a> {
@@ -66,7 +69,13 @@ impl<'a> Input<'a> {
             bytes,
             media_type: None,
             limits: Limits::default(),
+            sidecar: None,
         }
+    }
+
+    pub fn with_sidecar(mut self, name: &'a str, bytes: &'a [u8]) -> Self {
+        self.sidecar = Some((name, bytes));
+        self
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {

@@ -5,10 +5,12 @@ use crate::docx::Docx;
 use crate::html::Html;
 use crate::json::Json;
 use crate::markdown::Markdown;
+use crate::media::{Media, MediaOptions};
 use crate::pdf::Pdf;
 use crate::pptx::Pptx;
 use crate::rst::Rst;
 use crate::sheet::Spreadsheet;
+use crate::subtitles::Subtitles;
 use crate::text::{PlainText, looks_binary};
 use crate::xml::Xml;
 use crate::{Document, Error, Format, Input, Limits, Result};
@@ -43,6 +45,8 @@ impl Default for Registry {
             Box::new(Docx),
             Box::new(Pptx),
             Box::new(Spreadsheet),
+            Box::new(Media::default()),
+            Box::new(Subtitles),
             Box::new(Html),
             Box::new(Markdown),
             Box::new(Rst),
@@ -83,6 +87,18 @@ impl Registry {
 
     pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
         self.limits.max_bytes = max_bytes;
+        self
+    }
+
+    /// Reads videos with these settings (ffmpeg paths, duration limit).
+    pub fn with_media(mut self, options: MediaOptions) -> Self {
+        for f in &mut self.formats {
+            if f.name() == "media" {
+                *f = Box::new(Media {
+                    options: options.clone(),
+                });
+            }
+        }
         self
     }
 

@@ -124,6 +124,7 @@ fn golden_sections_and_locators() {
         "xml",
         "rst",
         "config",
+        "subtitles",
     ] {
         assert!(
             per_format.get(format).copied().unwrap_or(0) >= 2,

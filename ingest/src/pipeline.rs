@@ -319,12 +319,13 @@ impl Pipeline {
         let raw = source.fetch(item)?;
         // What the source says of the document is part of its content: a
         // new title changes every chunk's heading context.
-        let content_hash = match (&item.title, &item.url) {
-            (None, None) => ContentHash::of(&raw.bytes),
-            (title, url) => ContentHash::of_parts(&[
+        let content_hash = match (&item.title, &item.url, &raw.sidecar) {
+            (None, None, None) => ContentHash::of(&raw.bytes),
+            (title, url, sidecar) => ContentHash::of_parts(&[
                 &raw.bytes,
                 title.as_deref().unwrap_or_default().as_bytes(),
                 url.as_deref().unwrap_or_default().as_bytes(),
+                sidecar.as_ref().map_or(&[][..], |s| s.1.as_slice()),
             ]),
         };
         if let Some(existing) = self.kb.document(&item.uri)?
@@ -333,7 +334,7 @@ impl Pipeline {
         {
             return Ok(None);
         }
-        let mut doc = self.parse_with_budget(&item.name, raw.bytes, raw.media_type)?;
+        let mut doc = self.parse_with_budget(&item.name, raw.bytes, raw.media_type, raw.sidecar)?;
         if let Some(title) = &item.title {
             doc.title = Some(title.clone());
         }
@@ -391,6 +392,7 @@ impl Pipeline {
         name: &str,
         bytes: Vec<u8>,
         media_type: Option<String>,
+        sidecar: Option<(String, Vec<u8>)>,
     ) -> Result<Document> {
         let registry = self.registry.clone();
         let name_owned = name.to_owned();
@@ -402,6 +404,9 @@ impl Pipeline {
                 let mut input = Input::new(&name_owned, &bytes);
                 if let Some(mt) = media_type.as_deref() {
                     input = input.with_media_type(mt);
+                }
+                if let Some((name, bytes)) = &sidecar {
+                    input = input.with_sidecar(name, bytes);
                 }
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     registry.parse(&input)

@@ -23,6 +23,8 @@ pub struct ItemRef {
     /// (an HTTP 304): unless the pipeline's own settings changed, it is
     /// neither fetched nor parsed.
     pub unchanged: bool,
+    /// Subtitles stored beside a video (`name.vtt` / `name.srt`): its URI.
+    pub sidecar: Option<String>,
 }
 
 impl ItemRef {
@@ -34,6 +36,7 @@ impl ItemRef {
             title: None,
             url: None,
             unchanged: false,
+            sidecar: None,
         }
     }
 }
@@ -44,6 +47,44 @@ pub struct RawItem {
     pub item: ItemRef,
     pub bytes: Vec<u8>,
     pub media_type: Option<String>,
+    /// The sidecar's file name and bytes, when the item has one.
+    pub sidecar: Option<(String, Vec<u8>)>,
+}
+
+/// Extensions of videos that can take a subtitles sidecar.
+const VIDEO_EXTENSIONS: &[&str] = &["mp4", "m4v", "mov", "avi", "mpg", "mpeg", "webm", "mkv"];
+
+/// Pairs videos with subtitles of the same stem in the same folder
+/// (`intro.mp4` + `intro.vtt` or `intro.srt`): the subtitles become the
+/// video's sidecar instead of a document of their own.
+fn pair_sidecars(items: Vec<ItemRef>) -> Vec<ItemRef> {
+    let split = |uri: &str| -> Option<(String, String)> {
+        let (stem, ext) = uri.rsplit_once('.')?;
+        (!stem.ends_with('/')).then(|| (stem.to_owned(), ext.to_ascii_lowercase()))
+    };
+    let subtitles: std::collections::HashMap<String, String> = items
+        .iter()
+        .filter_map(|i| {
+            let (stem, ext) = split(&i.uri)?;
+            matches!(ext.as_str(), "vtt" | "srt").then(|| (stem, i.uri.clone()))
+        })
+        .collect();
+    let mut used = std::collections::HashSet::new();
+    let mut items: Vec<ItemRef> = items
+        .into_iter()
+        .map(|mut i| {
+            if let Some((stem, ext)) = split(&i.uri)
+                && VIDEO_EXTENSIONS.contains(&ext.as_str())
+                && let Some(sub) = subtitles.get(&stem)
+            {
+                used.insert(sub.clone());
+                i.sidecar = Some(sub.clone());
+            }
+            i
+        })
+        .collect();
+    items.retain(|i| !used.contains(&i.uri));
+    items
 }
 
 /// A collection of documents that is synced as a whole.
@@ -181,7 +222,7 @@ impl Source for FileSource {
             let name = path.strip_prefix(&base).unwrap_or(path).display();
             items.push(ItemRef::new(file_uri(path), name.to_string(), size));
         }
-        Ok(items)
+        Ok(pair_sidecars(items))
     }
 
     fn fetch(&self, item: &ItemRef) -> Result<RawItem> {
@@ -194,10 +235,24 @@ impl Source for FileSource {
         }
         let bytes =
             std::fs::read(path).map_err(|e| Error::Document(format!("cannot read: {e}")))?;
+        let sidecar = match &item.sidecar {
+            Some(uri) => {
+                let path = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
+                let bytes = std::fs::read(path).map_err(|e| {
+                    Error::Document(format!("cannot read the subtitles {}: {e}", path.display()))
+                })?;
+                let name = path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                Some((name, bytes))
+            }
+            None => None,
+        };
         Ok(RawItem {
             item: item.clone(),
             bytes,
             media_type: None,
+            sidecar,
         })
     }
 }
@@ -229,6 +284,28 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].name, "one.txt");
         assert_eq!(src.fetch(&items[0]).unwrap().bytes, b"hello");
+    }
+
+    #[test]
+    fn subtitles_beside_a_video_are_its_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "intro.mp4",
+            "intro.vtt",
+            "notes.srt",
+            "talk.webm",
+            "talk.srt",
+        ] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let src = FileSource::new(dir.path()).unwrap();
+        let items = src.scan().unwrap();
+        let names: Vec<_> = items.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["intro.mp4", "notes.srt", "talk.webm"]);
+        assert!(items[0].sidecar.as_deref().unwrap().ends_with("/intro.vtt"));
+        assert!(items[1].sidecar.is_none());
+        let raw = src.fetch(&items[2]).unwrap();
+        assert_eq!(raw.sidecar.unwrap().0, "talk.srt");
     }
 
     #[test]

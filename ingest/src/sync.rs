@@ -277,6 +277,7 @@ impl Source for StoredSource<'_> {
             item: item.clone(),
             media_type: blob.media_type,
             bytes: blob.bytes,
+            sidecar: None,
         })
     }
 }

@@ -231,6 +231,90 @@ fn folder_ingest_reports_failures_and_resyncs_incrementally() {
     );
 }
 
+/// A video beside its subtitles: one document (the subtitles are its
+/// sidecar, not a document of their own), whose chunk about the reset
+/// button cites the seconds it is said at; editing the subtitles re-indexes
+/// the video. Needs `ffmpeg` (scripts/deps.sh).
+#[test]
+fn a_video_with_sidecar_subtitles_is_cited_by_time() {
+    let docs = tempfile::tempdir().unwrap();
+    let video = docs.path().join("reset.avi");
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=96x64:rate=25:duration=20",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=20",
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "mp3",
+        ])
+        .arg(&video)
+        .output()
+        .expect("ffmpeg is needed: run scripts/deps.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let srt = |last: &str| {
+        format!(
+            "1\n00:00:01,000 --> 00:00:04,000\nWelcome to the router video.\n\n\
+             2\n00:00:10,000 --> 00:00:14,500\nHold the recessed pinhole button for fifteen seconds.\n\n\
+             3\n00:00:15,000 --> 00:00:18,000\n{last}\n"
+        )
+    };
+    write(
+        docs.path(),
+        "reset.srt",
+        srt("The lamp blinks amber.").as_bytes(),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let embedder: Arc<dyn Embedder> = Arc::new(HashEmbedder::new(64));
+    let kb = Arc::new(
+        KnowledgeBase::open(data.path(), embedder.clone(), IndexOptions::default()).unwrap(),
+    );
+    let pipeline = Pipeline::new(
+        kb.clone(),
+        Arc::new(Registry::default()),
+        IngestOptions::default(),
+    );
+    let source = FileSource::new(docs.path()).unwrap();
+    let report = pipeline.run(&source, &NoProgress).unwrap();
+    assert_eq!((report.documents, report.indexed), (1, 1), "{report:#?}");
+    let q = embedder.embed_query("recessed pinhole button").unwrap();
+    let top = kb.search(&q, 1, None).unwrap().remove(0).chunk;
+    assert!(top.doc_uri.ends_with("/reset.avi"), "{top:?}");
+    assert_eq!(top.format, "media");
+    match &top.locator {
+        Locator::Time { start_ms, end_ms } => {
+            assert!(
+                *start_ms <= 10_000 && *end_ms >= 14_500,
+                "{start_ms}-{end_ms}"
+            );
+        }
+        other => panic!("not a time locator: {other:?}"),
+    }
+    // A changed sidecar re-indexes the video; an unchanged one does not.
+    assert_eq!(pipeline.run(&source, &NoProgress).unwrap().indexed, 0);
+    write(
+        docs.path(),
+        "reset.srt",
+        srt("The lamp turns solid green.").as_bytes(),
+    );
+    assert_eq!(pipeline.run(&source, &NoProgress).unwrap().indexed, 1);
+}
+
 #[test]
 fn identical_text_across_documents_is_embedded_once() {
     let docs = tempfile::tempdir().unwrap();

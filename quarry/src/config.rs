@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use quarry_formats::Limits;
+use quarry_formats::media::MediaOptions;
 use quarry_index::{IndexOptions, ModelOptions};
 use quarry_ingest::crawl::CrawlOptions;
 use quarry_ingest::{IngestOptions, SyncOptions};
@@ -54,6 +55,8 @@ pub struct Config {
     pub model: ModelOptions,
     /// Bounds on what one input file may cost to parse.
     pub formats: Limits,
+    /// How videos are turned into transcripts (ffmpeg).
+    pub media: MediaOptions,
     pub index: IndexOptions,
     pub ingest: IngestOptions,
     pub query: QueryOptions,
@@ -70,6 +73,7 @@ impl Default for Config {
             data_dir: PathBuf::from("quarry-data"),
             model: ModelOptions::default(),
             formats: Limits::default(),
+            media: MediaOptions::default(),
             index: IndexOptions::default(),
             ingest: IngestOptions::default(),
             query: QueryOptions::default(),

@@ -281,7 +281,11 @@ fn open_catalog(config: &Config) -> Result<Arc<Catalog>> {
 }
 
 fn registry(config: &Config) -> Arc<Registry> {
-    Arc::new(Registry::default().with_limits(config.formats))
+    Arc::new(
+        Registry::default()
+            .with_limits(config.formats)
+            .with_media(config.media.clone()),
+    )
 }
 
 fn syncer(config: &Config, catalog: Arc<Catalog>) -> Syncer {

@@ -1305,6 +1305,7 @@ impl Source for CrawlSource<'_> {
                 item: item.clone(),
                 bytes,
                 media_type: media_type.clone(),
+                sidecar: None,
             });
         }
         // Unchanged, but the pipeline needs the bytes (its settings
@@ -1321,6 +1322,7 @@ impl Source for CrawlSource<'_> {
             item: item.clone(),
             bytes: response.body,
             media_type: response.content_type,
+            sidecar: None,
         })
     }
 
