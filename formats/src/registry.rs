@@ -90,12 +90,18 @@ impl Registry {
         self
     }
 
-    /// Reads videos with these settings (ffmpeg paths, duration limit).
-    pub fn with_media(mut self, options: MediaOptions) -> Self {
+    /// Reads videos with these settings (ffmpeg paths, duration limit) and,
+    /// for videos without subtitles, this speech-to-text.
+    pub fn with_media(
+        mut self,
+        options: MediaOptions,
+        speech: Option<std::sync::Arc<dyn crate::media::SpeechToText>>,
+    ) -> Self {
         for f in &mut self.formats {
             if f.name() == "media" {
                 *f = Box::new(Media {
                     options: options.clone(),
+                    speech: speech.clone(),
                 });
             }
         }

@@ -149,3 +149,122 @@ fn corrupt_and_silent_videos_fail_with_their_reason() {
     let err = parse(&path, None).unwrap_err().to_string();
     assert!(err.starts_with("malformed media"), "{err}");
 }
+
+/// Word error rate: word-level edit distance over the reference length,
+/// case and punctuation ignored.
+#[cfg(feature = "whisper")]
+fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let words = |s: &str| -> Vec<String> {
+        s.split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect::<String>()
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(rw != hw))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len().max(1) as f64
+}
+
+/// Real speech (espeak-ng) starting at 4 s, in a video without subtitles:
+/// Whisper transcribes it, the sentence is cited at the time it is said,
+/// and the language is detected. Prints WER and speed for the notes.
+#[cfg(feature = "whisper")]
+#[test]
+fn speech_to_text_transcribes_a_video_without_subtitles() {
+    use quarry_formats::Format;
+    use quarry_formats::media::{Media, MediaOptions};
+    use quarry_formats::whisper::Whisper;
+    use std::sync::Arc;
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/whisper-base/ggml-base.bin");
+    assert!(
+        model.is_file(),
+        "{} is missing: run scripts/fetch-models.sh",
+        model.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let said = "To reset the router, press the blue button on the back for ten seconds. \
+                The light turns green when the reset is complete.";
+    let wav = dir.path().join("speech.wav");
+    let out = Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "150", "-w"])
+        .arg(&wav)
+        .arg(said)
+        .output()
+        .expect("espeak-ng is needed for this test: run scripts/deps.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let video = dir.path().join("howto.mp4");
+    let (wav_s, video_s) = (wav.display().to_string(), video.display().to_string());
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=96x64:rate=25:duration=16",
+        "-i",
+        &wav_s,
+        "-filter_complex",
+        "[1:a]adelay=4000:all=1,apad=whole_dur=16[a]",
+        "-map",
+        "0:v",
+        "-map",
+        "[a]",
+        "-c:v",
+        "mpeg4",
+        "-c:a",
+        "aac",
+        "-t",
+        "16",
+        &video_s,
+    ]);
+    let media = Media {
+        options: MediaOptions::default(),
+        speech: Some(Arc::new(Whisper::new(model, None, 0))),
+    };
+    let bytes = std::fs::read(&video).unwrap();
+    let started = std::time::Instant::now();
+    let doc = media.parse(&Input::new("howto.mp4", &bytes)).unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let text: String = doc
+        .sections
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let rate = wer(said, &text);
+    println!(
+        "speech-to-text: WER {rate:.3}, 16 s of audio in {seconds:.1} s ({:.2}× real time), language {:?}: {text}",
+        16.0 / seconds,
+        doc.language
+    );
+    assert!(rate <= 0.2, "WER {rate}: {text}");
+    assert_eq!(doc.language.as_deref(), Some("en"));
+    let section = doc
+        .sections
+        .iter()
+        .find(|s| s.text.to_lowercase().contains("blue button"))
+        .unwrap_or_else(|| panic!("{doc:#?}"));
+    let Locator::Time { start_ms, end_ms } = section.locator else {
+        panic!("{:?}", section.locator)
+    };
+    assert!(
+        (3_000..=5_000).contains(&start_ms) && end_ms >= 7_000,
+        "spoken from 4 s: {start_ms}-{end_ms}"
+    );
+}

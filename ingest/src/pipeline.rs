@@ -47,6 +47,8 @@ pub struct IngestOptions {
     pub prune: bool,
     /// Seconds one document may take to parse before it fails.
     pub parse_timeout_secs: u64,
+    /// The same for videos, whose speech-to-text runs at about real time.
+    pub media_timeout_secs: u64,
 }
 
 impl Default for IngestOptions {
@@ -60,6 +62,7 @@ impl Default for IngestOptions {
             citable: true,
             prune: true,
             parse_timeout_secs: 60,
+            media_timeout_secs: 4 * 3600,
         }
     }
 }
@@ -396,6 +399,9 @@ impl Pipeline {
     ) -> Result<Document> {
         let registry = self.registry.clone();
         let name_owned = name.to_owned();
+        let media_type_is_video = media_type
+            .as_deref()
+            .is_some_and(|m| m.to_ascii_lowercase().starts_with("video/"));
         let (tx, rx) = crossbeam_channel::bounded(1);
         std::thread::Builder::new()
             .name("quarry-parse".into())
@@ -414,7 +420,22 @@ impl Pipeline {
                 let _ = tx.send(result);
             })
             .map_err(|e| Error::Pipeline(format!("cannot start a parser thread: {e}")))?;
-        let budget = Duration::from_secs(self.options.parse_timeout_secs.max(1));
+        let video = {
+            let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+            let by_ext = ext.is_some_and(|e| {
+                matches!(
+                    e.as_str(),
+                    "mp4" | "m4v" | "mov" | "avi" | "mpg" | "mpeg" | "webm" | "mkv"
+                )
+            });
+            by_ext || media_type_is_video
+        };
+        let secs = if video {
+            self.options.media_timeout_secs
+        } else {
+            self.options.parse_timeout_secs
+        };
+        let budget = Duration::from_secs(secs.max(1));
         match rx.recv_timeout(budget) {
             Ok(Ok(parsed)) => parsed.map_err(|e| Error::Document(e.to_string())),
             Ok(Err(p)) => Err(Error::Document(format!(

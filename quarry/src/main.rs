@@ -281,10 +281,19 @@ fn open_catalog(config: &Config) -> Result<Arc<Catalog>> {
 }
 
 fn registry(config: &Config) -> Arc<Registry> {
+    let media = &config.media;
+    let speech: Option<Arc<dyn quarry_formats::media::SpeechToText>> =
+        media.speech_to_text.then(|| {
+            Arc::new(quarry_formats::whisper::Whisper::new(
+                media.whisper_model.clone(),
+                Some(media.language.clone()),
+                media.threads,
+            )) as _
+        });
     Arc::new(
         Registry::default()
             .with_limits(config.formats)
-            .with_media(config.media.clone()),
+            .with_media(media.clone(), speech),
     )
 }
 
