@@ -47,7 +47,7 @@ impl CrawlBench {
 
 /// Serves a site of `pages` help pages on 127.0.0.1 and crawls it twice.
 pub fn crawl_bench(pages: usize, pdf: Vec<u8>, options: &CrawlOptions) -> Result<CrawlBench> {
-    let site = TestSite::serve(testsite::build(pages, pdf), pages)
+    let site = TestSite::serve(testsite::build(pages, pdf))
         .map_err(|e| Error::Setup(format!("test site: {e}")))?;
     let options = CrawlOptions {
         allow_hosts: vec!["127.0.0.1".into()],

@@ -52,7 +52,8 @@ pub struct RawItem {
 }
 
 /// Extensions of videos that can take a subtitles sidecar.
-const VIDEO_EXTENSIONS: &[&str] = &["mp4", "m4v", "mov", "avi", "mpg", "mpeg", "webm", "mkv"];
+pub(crate) const VIDEO_EXTENSIONS: &[&str] =
+    &["mp4", "m4v", "mov", "avi", "mpg", "mpeg", "webm", "mkv"];
 
 /// Pairs videos with subtitles of the same stem in the same folder
 /// (`intro.mp4` + `intro.vtt` or `intro.srt`): the subtitles become the

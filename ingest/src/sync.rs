@@ -215,6 +215,52 @@ fn path_source(path: &Path) -> Result<(String, SourceSpec)> {
     Ok((crate::source::file_uri(&root), spec))
 }
 
+/// Stem and lower-cased extension of a file name.
+fn stem_ext(name: &str) -> Option<(&str, String)> {
+    name.rsplit_once('.')
+        .map(|(s, e)| (s, e.to_ascii_lowercase()))
+}
+
+/// The upload that pairs with upload `name`: for a video, its subtitles
+/// (`intro.vtt` / `intro.srt` for `intro.mp4`); for subtitles, their video.
+/// Paired subtitles are the video's sidecar, not a document of their own.
+fn upload_partner(kb: &KnowledgeBase, name: &str) -> Result<Option<SourceRecord>> {
+    let Some((stem, ext)) = stem_ext(name) else {
+        return Ok(None);
+    };
+    let subtitles = matches!(ext.as_str(), "vtt" | "srt");
+    let video = crate::source::VIDEO_EXTENSIONS.contains(&ext.as_str());
+    if !subtitles && !video {
+        return Ok(None);
+    }
+    Ok(kb.store().sources()?.into_iter().find(|s| {
+        let SourceSpec::File {
+            upload: Some(other),
+            ..
+        } = &s.spec
+        else {
+            return false;
+        };
+        stem_ext(other).is_some_and(|(st, e)| {
+            st == stem
+                && if subtitles {
+                    crate::source::VIDEO_EXTENSIONS.contains(&e.as_str())
+                } else {
+                    matches!(e.as_str(), "vtt" | "srt")
+                }
+        })
+    }))
+}
+
+fn upload_name(record: &SourceRecord) -> Option<&str> {
+    match &record.spec {
+        SourceSpec::File {
+            upload: Some(n), ..
+        } => Some(n),
+        _ => None,
+    }
+}
+
 /// Writes a source (and its stored content) in one commit.
 fn put_source(kb: &KnowledgeBase, record: &SourceRecord, blob: Option<SourceBlob>) -> Result<()> {
     kb.commit(&[WriteOp::PutSource {
@@ -268,16 +314,38 @@ impl Source for StoredSource<'_> {
     }
 
     fn scan(&self) -> Result<Vec<ItemRef>> {
+        // Subtitles uploaded for a video are that video's sidecar.
+        if let Some(name) = upload_name(self.record)
+            && stem_ext(name).is_some_and(|(_, e)| matches!(e.as_str(), "vtt" | "srt"))
+            && upload_partner(self.kb, name)?.is_some()
+        {
+            return Ok(Vec::new());
+        }
         Ok(vec![self.item(&self.blob()?)])
     }
 
     fn fetch(&self, item: &ItemRef) -> Result<RawItem> {
         let blob = self.blob()?;
+        let sidecar = match upload_name(self.record) {
+            Some(name)
+                if stem_ext(name).is_some_and(|(_, e)| !matches!(e.as_str(), "vtt" | "srt")) =>
+            {
+                match upload_partner(self.kb, name)? {
+                    Some(partner) => self
+                        .kb
+                        .store()
+                        .source_blob(&partner.id)?
+                        .map(|b| (b.name, b.bytes)),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
         Ok(RawItem {
             item: item.clone(),
             media_type: blob.media_type,
             bytes: blob.bytes,
-            sidecar: None,
+            sidecar,
         })
     }
 }
@@ -506,9 +574,16 @@ impl Syncer {
     pub fn delete_source(&self, kb_name: &str, id: &str) -> Result<()> {
         let kb = self.kb(kb_name)?;
         let _guard = self.guard()?;
-        self.source(&kb, id)?;
+        let record = self.source(&kb, id)?;
         kb.commit(&[WriteOp::DeleteSource { id: id.to_owned() }])?;
         kb.flush()?;
+        drop(_guard);
+        // A video loses (or subtitles regain) its partner: sync it again.
+        if let Some(name) = upload_name(&record)
+            && let Some(partner) = upload_partner(&kb, name)?
+        {
+            self.enqueue(kb_name, &partner.id, None, "update")?;
+        }
         Ok(())
     }
 
@@ -543,6 +618,11 @@ impl Syncer {
             put_source(&kb, &record, Some(blob))?;
         }
         let job = self.enqueue(kb_name, &record.id, None, "upload")?;
+        // Subtitles for an uploaded video (or a video for uploaded
+        // subtitles): the partner is synced again to pair them.
+        if let Some(partner) = upload_partner(&kb, upload_name(&record).unwrap_or_default())? {
+            self.enqueue(kb_name, &partner.id, None, "upload")?;
+        }
         Ok((record, job))
     }
 

@@ -88,7 +88,7 @@ fn top_uri(syncer: &Syncer, query: &str) -> String {
 #[test]
 fn every_awkward_url_gets_its_outcome() {
     let pages = 300;
-    let site = TestSite::serve(testsite::build(pages, pdf()), pages).unwrap();
+    let site = TestSite::serve(testsite::build(pages, pdf())).unwrap();
     let data = tempfile::tempdir().unwrap();
     let syncer = syncer(data.path(), options(true));
     let (_, job) = syncer
@@ -200,7 +200,7 @@ fn every_awkward_url_gets_its_outcome() {
 #[test]
 fn the_page_limit_is_exact() {
     let pages = 120;
-    let site = TestSite::serve(testsite::build(pages, pdf()), pages).unwrap();
+    let site = TestSite::serve(testsite::build(pages, pdf())).unwrap();
     let data = tempfile::tempdir().unwrap();
     let syncer = syncer(data.path(), options(true));
     let (_, job) = syncer
@@ -243,7 +243,7 @@ fn the_page_limit_is_exact() {
 
 #[test]
 fn private_addresses_are_refused_without_the_allow_list() {
-    let site = TestSite::serve(testsite::build(5, pdf()), 5).unwrap();
+    let site = TestSite::serve(testsite::build(5, pdf())).unwrap();
     let data = tempfile::tempdir().unwrap();
     let syncer = syncer(data.path(), options(false));
     let (_, job) = syncer
@@ -285,7 +285,7 @@ fn private_addresses_are_refused_without_the_allow_list() {
 #[test]
 fn resync_reembeds_only_what_changed_and_drops_what_is_gone() {
     let pages = 30;
-    let site = TestSite::serve(testsite::build(pages, pdf()), pages).unwrap();
+    let site = TestSite::serve(testsite::build(pages, pdf())).unwrap();
     let data = tempfile::tempdir().unwrap();
     let syncer = syncer(data.path(), options(true));
     let crawl = |syncer: &Syncer| {
@@ -305,8 +305,21 @@ fn resync_reembeds_only_what_changed_and_drops_what_is_gone() {
     let kb = syncer.kb("default").unwrap();
     let documents = kb.stats().unwrap().store.documents;
 
-    // Unchanged: conditional requests answer 304, nothing is parsed or embedded.
+    // Unchanged: pages the sitemap dates to 2001 are not requested at all;
+    // the others get conditional requests, answered 304. Nothing is parsed
+    // or embedded.
+    let (home, page3) = (site.hits("/"), site.hits("/docs/page-3"));
     let second = crawl(&syncer);
+    assert_eq!(
+        site.hits("/docs/page-3"),
+        page3,
+        "sitemap lastmod: no request"
+    );
+    assert_eq!(
+        site.hits("/"),
+        home + 1,
+        "not in the sitemap: a conditional request"
+    );
     assert_eq!(second.embedded, 0, "{second:?}");
     assert_eq!(second.indexed, 0);
     assert_eq!(second.removed, 0);
@@ -324,7 +337,13 @@ fn resync_reembeds_only_what_changed_and_drops_what_is_gone() {
         )
         .into_bytes();
     site.set("/docs/page-7", edited);
+    let page7 = site.hits("/docs/page-7");
     let third = crawl(&syncer);
+    assert_eq!(
+        site.hits("/docs/page-7"),
+        page7 + 1,
+        "a newer lastmod: fetched"
+    );
     assert_eq!(third.indexed, 1, "{:?}", crawl_of(&third).counts);
     assert!(third.embedded >= 1 && third.embedded <= 2, "{third:?}");
     assert_eq!(

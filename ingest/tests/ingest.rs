@@ -757,4 +757,79 @@ mod sync {
         );
         assert!(s.kb("nope").is_err());
     }
+
+    /// Subtitles uploaded for an uploaded video (either order) are its
+    /// sidecar: one document, the video, cited by time; the subtitles are
+    /// not a document of their own. Needs `ffmpeg`.
+    #[test]
+    fn uploaded_subtitles_pair_with_their_video() {
+        let tmp = tempfile::tempdir().unwrap();
+        let video = tmp.path().join("setup.mp4");
+        let out = std::process::Command::new("ffmpeg")
+            .args([
+                "-y",
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=96x64:rate=25:duration=10",
+            ])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=duration=10",
+                "-c:v",
+                "mpeg4",
+                "-c:a",
+                "aac",
+            ])
+            .arg(&video)
+            .output()
+            .expect("ffmpeg is needed: run scripts/deps.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let data = tempfile::tempdir().unwrap();
+        let s = syncer(data.path(), 3600);
+        let upload = |name: &str, bytes: Vec<u8>| {
+            s.upload(
+                "default",
+                Upload {
+                    name: name.into(),
+                    bytes,
+                    media_type: None,
+                    title: None,
+                    settings: SourceSettings::default(),
+                },
+            )
+            .unwrap()
+        };
+        let subtitles = b"1\n00:00:02,000 --> 00:00:05,000\nTwist the dial to the snowflake for the freezer mode.\n".to_vec();
+        // Subtitles first: indexed on their own until the video arrives.
+        upload("setup.srt", subtitles);
+        s.run_pending(&NoProgress).unwrap();
+        let kb = s.kb("default").unwrap();
+        assert_eq!(kb.stats().unwrap().store.documents, 1);
+        upload("setup.mp4", std::fs::read(&video).unwrap());
+        s.run_pending(&NoProgress).unwrap();
+        let stats = kb.stats().unwrap();
+        assert_eq!(
+            stats.store.documents, 1,
+            "the subtitles are the video's, not a document"
+        );
+        let q = kb.embedder().embed_query("snowflake freezer dial").unwrap();
+        let top = kb.search(&q, 1, None).unwrap().remove(0).chunk;
+        assert!(top.doc_uri.ends_with("/setup.mp4"), "{top:?}");
+        assert_eq!(
+            top.locator,
+            Locator::Time {
+                start_ms: 2_000,
+                end_ms: 5_000
+            }
+        );
+    }
 }

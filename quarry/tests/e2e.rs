@@ -995,7 +995,7 @@ fn sites_are_crawled_through_the_api_with_a_per_url_report() {
     use quarry_ingest::crawl::testsite::{self, TestSite};
     let pages = 25;
     let pdf = std::fs::read(root().join("corpora/formats/pdf/wal.pdf")).unwrap();
-    let site = TestSite::serve(testsite::build(pages, pdf), pages).unwrap();
+    let site = TestSite::serve(testsite::build(pages, pdf)).unwrap();
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_with(
         data.path(),
@@ -1059,4 +1059,110 @@ fn sites_are_crawled_through_the_api_with_a_per_url_report() {
         "{job:#}"
     );
     assert_eq!(site.requests(), before, "nothing fetched");
+}
+
+/// A how-to video without subtitles, ingested by the CLI: the binary's
+/// speech-to-text (Whisper) transcribes it, and a question about what is
+/// said is answered from the video with a citation to the second
+/// (`#t=…`), next to a video whose sidecar subtitles are used instead.
+#[test]
+fn videos_are_transcribed_and_cited_to_the_second() {
+    let docs = tempfile::tempdir().unwrap();
+    let wav = docs.path().join("speech.wav");
+    let said = "To pair the headset, hold the power button until the lamp flashes purple.";
+    let out = Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "150", "-w"])
+        .arg(&wav)
+        .arg(said)
+        .output()
+        .expect("espeak-ng is needed: run scripts/deps.sh");
+    assert!(out.status.success());
+    let ffmpeg = |args: &[&str]| {
+        let out = Command::new("ffmpeg")
+            .args(["-y", "-v", "error"])
+            .args(args)
+            .output()
+            .expect("ffmpeg is needed: run scripts/deps.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let video = docs.path().join("pairing.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=96x64:rate=25:duration=12",
+        "-i",
+        wav.to_str().unwrap(),
+        "-filter_complex",
+        "[1:a]adelay=3000:all=1,apad=whole_dur=12[a]",
+        "-map",
+        "0:v",
+        "-map",
+        "[a]",
+        "-c:v",
+        "mpeg4",
+        "-c:a",
+        "aac",
+        "-t",
+        "12",
+        video.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&wav).unwrap();
+    let other = docs.path().join("warranty.webm");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=96x64:rate=25:duration=8",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=8",
+        "-c:v",
+        "libvpx",
+        "-c:a",
+        "libvorbis",
+        other.to_str().unwrap(),
+    ]);
+    std::fs::write(
+        docs.path().join("warranty.vtt"),
+        "WEBVTT\n\n00:00:02.000 --> 00:00:05.000\nThe warranty covers water damage for two years.\n",
+    )
+    .unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let report = run_ok(quarry(data.path()).arg("ingest").arg(docs.path()));
+    assert!(report.contains("2 seen, 2 indexed"), "{report}");
+    let answer: Value = serde_json::from_str(&run_ok(
+        quarry(data.path())
+            .args(["query", "--json"])
+            .arg("How do I pair the headset?"),
+    ))
+    .unwrap();
+    let top = &answer["passages"][0];
+    let url = top["citation"]["url"].as_str().unwrap_or_default();
+    assert!(url.contains("pairing.mp4#t="), "{answer:#}");
+    assert_eq!(top["citation"]["locator"]["type"], "time", "{answer:#}");
+    let start = top["citation"]["locator"]["start_ms"].as_u64().unwrap();
+    assert!(
+        (2_000..=4_000).contains(&start),
+        "spoken from 3 s: {answer:#}"
+    );
+    let text = top["text"].as_str().unwrap_or_default().to_lowercase();
+    assert!(text.contains("power button"), "{answer:#}");
+
+    let answer: Value = serde_json::from_str(&run_ok(
+        quarry(data.path())
+            .args(["query", "--json"])
+            .arg("Does the warranty cover water damage?"),
+    ))
+    .unwrap();
+    let url = answer["passages"][0]["citation"]["url"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(url.contains("warranty.webm#t=2,5"), "{answer:#}");
 }

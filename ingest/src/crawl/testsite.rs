@@ -189,19 +189,50 @@ pub fn build(pages: usize, pdf: Vec<u8>) -> HashMap<String, Resource> {
     site
 }
 
-/// The sitemap for a site built by [`build`] served at `base`.
-fn sitemap(base: &str, pages: usize) -> String {
+/// The sitemap of the site as it is now: every help page and the page only
+/// the sitemap links, each with its `lastmod` (pages are from 2001 until
+/// [`TestSite::set`] changes them).
+fn sitemap(
+    base: &str,
+    resources: &HashMap<String, Resource>,
+    modified: &HashMap<String, String>,
+) -> String {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
     );
-    for path in (0..pages)
-        .map(|i| format!("/docs/page-{i}"))
-        .chain(std::iter::once("/orphan-from-sitemap".to_owned()))
-    {
-        xml.push_str(&format!("<url><loc>{base}{path}</loc></url>\n"));
+    let mut paths: Vec<&String> = resources
+        .keys()
+        .filter(|p| {
+            (p.starts_with("/docs/page-") && !p.ends_with("-print")) || *p == "/orphan-from-sitemap"
+        })
+        .collect();
+    paths.sort();
+    for path in paths {
+        let lastmod = modified.get(path).map_or("2001-01-01", String::as_str);
+        xml.push_str(&format!(
+            "<url><loc>{base}{path}</loc><lastmod>{lastmod}</lastmod></url>\n"
+        ));
     }
     xml.push_str("</urlset>\n");
     xml
+}
+
+/// Today as `YYYY-MM-DD` (UTC).
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// A running test site.
@@ -209,6 +240,8 @@ fn sitemap(base: &str, pages: usize) -> String {
 pub struct TestSite {
     pub addr: SocketAddr,
     resources: Arc<Mutex<HashMap<String, Resource>>>,
+    /// `lastmod` of changed pages.
+    modified: Arc<Mutex<HashMap<String, String>>>,
     /// Requests answered, by path.
     hits: Arc<Mutex<HashMap<String, usize>>>,
     requests: Arc<AtomicUsize>,
@@ -217,42 +250,36 @@ pub struct TestSite {
 
 impl TestSite {
     /// Serves `resources` on 127.0.0.1 (a free port); `/sitemap.xml` lists
-    /// the `pages` help pages.
-    pub fn serve(mut resources: HashMap<String, Resource>, pages: usize) -> std::io::Result<Self> {
+    /// the help pages.
+    pub fn serve(resources: HashMap<String, Resource>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let base = format!("http://{addr}");
-        resources.insert(
-            "/sitemap.xml".into(),
-            Resource {
-                content_type: "application/xml",
-                ..Resource::html(sitemap(&base, pages))
-            },
-        );
-        // The calendar trap: every month links to the next and previous.
         let site = Self {
             addr,
             resources: Arc::new(Mutex::new(resources)),
+            modified: Arc::new(Mutex::new(HashMap::new())),
             hits: Arc::new(Mutex::new(HashMap::new())),
             requests: Arc::new(AtomicUsize::new(0)),
             stop: Arc::new(AtomicBool::new(false)),
         };
-        let (resources, hits, requests, stop) = (
-            site.resources.clone(),
-            site.hits.clone(),
-            site.requests.clone(),
-            site.stop.clone(),
-        );
+        let server = Server {
+            base: format!("http://{addr}"),
+            resources: site.resources.clone(),
+            modified: site.modified.clone(),
+            hits: site.hits.clone(),
+            requests: site.requests.clone(),
+        };
+        let stop = site.stop.clone();
         std::thread::spawn(move || {
+            let server = Arc::new(server);
             for stream in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (resources, hits, requests) =
-                    (resources.clone(), hits.clone(), requests.clone());
+                let server = server.clone();
                 std::thread::spawn(move || {
-                    let _ = handle(stream, &resources, &hits, &requests);
+                    let _ = server.handle(stream);
                 });
             }
         });
@@ -263,10 +290,13 @@ impl TestSite {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Replaces (or adds) a page.
+    /// Replaces (or adds) a page; its sitemap `lastmod` becomes today.
     pub fn set(&self, path: &str, resource: Resource) {
         if let Ok(mut r) = self.resources.lock() {
             r.insert(path.to_owned(), resource);
+        }
+        if let Ok(mut m) = self.modified.lock() {
+            m.insert(path.to_owned(), today());
         }
     }
 
@@ -322,89 +352,102 @@ fn calendar(path: &str) -> Option<Resource> {
     )))
 }
 
-fn handle(
-    stream: TcpStream,
-    resources: &Mutex<HashMap<String, Resource>>,
-    hits: &Mutex<HashMap<String, usize>>,
-    requests: &AtomicUsize,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut stream = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
+struct Server {
+    base: String,
+    resources: Arc<Mutex<HashMap<String, Resource>>>,
+    modified: Arc<Mutex<HashMap<String, String>>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Server {
+    fn resource(&self, path: &str) -> Option<Resource> {
+        let resources = self.resources.lock().ok()?;
+        if path == "/sitemap.xml" {
+            let modified = self.modified.lock().ok()?;
+            return Some(Resource {
+                content_type: "application/xml",
+                ..Resource::html(sitemap(&self.base, &resources, &modified))
+            });
         }
-        let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-        let mut headers = HashMap::new();
+        resources.get(path).cloned().or_else(|| calendar(path))
+    }
+
+    fn handle(&self, stream: TcpStream) -> std::io::Result<()> {
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut stream = stream;
         loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-                break;
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
             }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-        }
-        if let Some(len) = headers
-            .get("content-length")
-            .and_then(|l| l.parse::<u64>().ok())
-        {
-            std::io::copy(&mut (&mut reader).take(len), &mut std::io::sink())?;
-        }
-        requests.fetch_add(1, Ordering::Relaxed);
-        let path = target.split('?').next().unwrap_or("/").to_owned();
-        if let Ok(mut h) = hits.lock() {
-            *h.entry(path.clone()).or_default() += 1;
-        }
-        let resource = resources
-            .lock()
-            .ok()
-            .and_then(|r| r.get(&path).cloned())
-            .or_else(|| calendar(&path));
-        let mut out: Vec<u8> = Vec::new();
-        match resource {
-            None => {
-                let body = b"not found";
-                write!(
-                    out,
-                    "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                )?;
-                out.extend_from_slice(body);
-            }
-            Some(r) => {
-                if r.delay_secs > 0 {
-                    std::thread::sleep(Duration::from_secs(r.delay_secs));
+            let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let mut headers = HashMap::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+                    break;
                 }
-                let tag = etag(&r.body);
-                if r.status == 200 && headers.get("if-none-match") == Some(&tag) {
-                    write!(out, "HTTP/1.1 304 Not Modified\r\nETag: {tag}\r\n\r\n")?;
-                } else {
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                }
+            }
+            if let Some(len) = headers
+                .get("content-length")
+                .and_then(|l| l.parse::<u64>().ok())
+            {
+                std::io::copy(&mut (&mut reader).take(len), &mut std::io::sink())?;
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let path = target.split('?').next().unwrap_or("/").to_owned();
+            if let Ok(mut h) = self.hits.lock() {
+                *h.entry(path.clone()).or_default() += 1;
+            }
+            let resource = self.resource(&path);
+            let mut out: Vec<u8> = Vec::new();
+            match resource {
+                None => {
+                    let body = b"not found";
                     write!(
                         out,
-                        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nETag: {tag}\r\n",
-                        r.status,
-                        r.content_type,
-                        r.body.len()
+                        "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
                     )?;
-                    if let Some(l) = &r.location {
-                        write!(out, "Location: {l}\r\n")?;
+                    out.extend_from_slice(body);
+                }
+                Some(r) => {
+                    if r.delay_secs > 0 {
+                        std::thread::sleep(Duration::from_secs(r.delay_secs));
                     }
-                    out.extend_from_slice(b"\r\n");
-                    out.extend_from_slice(&r.body);
+                    let tag = etag(&r.body);
+                    if r.status == 200 && headers.get("if-none-match") == Some(&tag) {
+                        write!(out, "HTTP/1.1 304 Not Modified\r\nETag: {tag}\r\n\r\n")?;
+                    } else {
+                        write!(
+                            out,
+                            "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nETag: {tag}\r\n",
+                            r.status,
+                            r.content_type,
+                            r.body.len()
+                        )?;
+                        if let Some(l) = &r.location {
+                            write!(out, "Location: {l}\r\n")?;
+                        }
+                        out.extend_from_slice(b"\r\n");
+                        out.extend_from_slice(&r.body);
+                    }
                 }
             }
-        }
-        if stream.write_all(&out).is_err() {
-            return Ok(());
-        }
-        if headers
-            .get("connection")
-            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
-        {
-            return Ok(());
+            if stream.write_all(&out).is_err() {
+                return Ok(());
+            }
+            if headers
+                .get("connection")
+                .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+            {
+                return Ok(());
+            }
         }
     }
 }
