@@ -210,61 +210,69 @@ fn speech_to_text_transcribes_a_video_without_subtitles() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let video = dir.path().join("howto.mp4");
-    let (wav_s, video_s) = (wav.display().to_string(), video.display().to_string());
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=96x64:rate=25:duration=16",
-        "-i",
-        &wav_s,
-        "-filter_complex",
-        "[1:a]adelay=4000:all=1,apad=whole_dur=16[a]",
-        "-map",
-        "0:v",
-        "-map",
-        "[a]",
-        "-c:v",
-        "mpeg4",
-        "-c:a",
-        "aac",
-        "-t",
-        "16",
-        &video_s,
-    ]);
     let media = Media {
         options: MediaOptions::default(),
         speech: Some(Arc::new(Whisper::new(model, None, 0))),
     };
-    let bytes = std::fs::read(&video).unwrap();
-    let started = std::time::Instant::now();
-    let doc = media.parse(&Input::new("howto.mp4", &bytes)).unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    let text: String = doc
-        .sections
-        .iter()
-        .map(|s| s.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let rate = wer(said, &text);
-    println!(
-        "speech-to-text: WER {rate:.3}, 16 s of audio in {seconds:.1} s ({:.2}× real time), language {:?}: {text}",
-        16.0 / seconds,
-        doc.language
-    );
-    assert!(rate <= 0.2, "WER {rate}: {text}");
-    assert_eq!(doc.language.as_deref(), Some("en"));
-    let section = doc
-        .sections
-        .iter()
-        .find(|s| s.text.to_lowercase().contains("blue button"))
-        .unwrap_or_else(|| panic!("{doc:#?}"));
-    let Locator::Time { start_ms, end_ms } = section.locator else {
-        panic!("{:?}", section.locator)
-    };
-    assert!(
-        (3_000..=5_000).contains(&start_ms) && end_ms >= 7_000,
-        "spoken from 4 s: {start_ms}-{end_ms}"
-    );
+    let wav_s = wav.display().to_string();
+    for (name, video, audio) in [
+        ("howto.mp4", "mpeg4", "aac"),
+        ("howto.mov", "mpeg4", "aac"),
+        ("howto.avi", "mpeg4", "mp3"),
+        ("howto.mpg", "mpeg1video", "mp2"),
+        ("howto.webm", "libvpx", "libvorbis"),
+    ] {
+        let path = dir.path().join(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=96x64:rate=25:duration=16",
+            "-i",
+            &wav_s,
+            "-filter_complex",
+            "[1:a]adelay=4000:all=1,apad=whole_dur=16[a]",
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+            "-c:v",
+            video,
+            "-c:a",
+            audio,
+            "-t",
+            "16",
+            &path.display().to_string(),
+        ]);
+        let bytes = std::fs::read(&path).unwrap();
+        let started = std::time::Instant::now();
+        let doc = media.parse(&Input::new(name, &bytes)).unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        let text: String = doc
+            .sections
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let rate = wer(said, &text);
+        println!(
+            "speech-to-text {name}: WER {rate:.3}, 16 s of audio in {seconds:.1} s ({:.2}× real time), language {:?}: {text}",
+            16.0 / seconds,
+            doc.language
+        );
+        assert!(rate <= 0.2, "{name}: WER {rate}: {text}");
+        assert_eq!(doc.language.as_deref(), Some("en"), "{name}");
+        let section = doc
+            .sections
+            .iter()
+            .find(|s| s.text.to_lowercase().contains("reset the router"))
+            .unwrap_or_else(|| panic!("{name}: {doc:#?}"));
+        let Locator::Time { start_ms, end_ms } = section.locator else {
+            panic!("{:?}", section.locator)
+        };
+        assert!(
+            (3_000..=5_000).contains(&start_ms) && end_ms >= 7_000,
+            "{name}: spoken from 4 s: {start_ms}-{end_ms}"
+        );
+    }
 }
