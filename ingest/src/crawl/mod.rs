@@ -397,6 +397,11 @@ struct Crawler<'a> {
     registry: &'a Registry,
     client: Client,
     robots: Robots,
+    /// Origin of the start URL, whose robots.txt is `robots`.
+    start_origin: String,
+    /// robots.txt of other hosts in scope (`subdomains`), fetched when a
+    /// first URL of theirs is met; an unreachable one disallows the host.
+    other_robots: Mutex<HashMap<String, Robots>>,
     scope: Scope,
     include: Vec<Pattern>,
     exclude: Vec<Pattern>,
@@ -466,6 +471,8 @@ pub fn crawl(
         previous,
         spool: spool.path().to_owned(),
         robots,
+        start_origin: start.origin().ascii_serialization(),
+        other_robots: Mutex::new(HashMap::new()),
         frontier: Mutex::new(Frontier {
             queue: VecDeque::new(),
             seen: HashSet::new(),
@@ -718,7 +725,23 @@ impl Crawler<'_> {
             path.push('?');
             path.push_str(q);
         }
-        self.robots.check(&path)
+        let origin = url.origin().ascii_serialization();
+        if origin == self.start_origin {
+            return self.robots.check(&path);
+        }
+        let mut others = self
+            .other_robots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let robots = others.entry(origin.clone()).or_insert_with(|| {
+            fetch_robots(&self.client, url).unwrap_or_else(|e| {
+                tracing::warn!("{origin}: robots.txt unavailable, not crawling it: {e}");
+                Robots::parse("User-agent: *\nDisallow: /\n", AGENT_TOKEN)
+            })
+        });
+        robots
+            .check(&path)
+            .map_err(|rule| format!("{rule} ({origin}/robots.txt)"))
     }
 
     /// A link (or seed) found: queued, or recorded as skipped.
