@@ -115,7 +115,7 @@ impl Default for CrawlOptions {
             max_bytes: 32 * 1024 * 1024,
             time_budget_secs: 3_600,
             max_redirects: 10,
-            max_shape_chain: 20,
+            max_shape_chain: 100,
             user_agent: format!(
                 "{AGENT_TOKEN}/{} (support-content crawler; +https://example.invalid/quarry)",
                 env!("CARGO_PKG_VERSION")
@@ -493,9 +493,22 @@ pub fn crawl(
     crawler.discover(&start, 0, None, true);
     let mut sitemap_urls = 0;
     if target.follow_links && options.sitemaps {
-        for (url, lastmod) in crawler.sitemap_pages(&start) {
-            sitemap_urls += 1;
-            crawler.discover_seed(&url, lastmod);
+        let pages = crawler.sitemap_pages(&start);
+        sitemap_urls = pages.len();
+        let unchanged: Vec<(Url, PageState)> = pages
+            .iter()
+            .filter_map(|(url, lastmod)| {
+                crawler
+                    .unchanged_seed(url, lastmod.as_deref())
+                    .map(|p| (url.clone(), p))
+            })
+            .collect();
+        for (url, _) in &pages {
+            crawler.discover(url, 1, None, false);
+        }
+        let mut f = crawler.lock();
+        for (url, p) in &unchanged {
+            crawler.follow_stored(&mut f, url, 1, p);
         }
     }
     let workers = if target.follow_links {
@@ -786,29 +799,39 @@ impl Crawler<'_> {
         self.wake.notify_one();
     }
 
-    /// A sitemap URL: queued at depth 1, unless `lastmod` proves it
-    /// unchanged since the last fetch (then its stored links are followed).
-    fn discover_seed(&self, url: &Url, lastmod: Option<String>) {
-        if let (Some(lastmod), Some(p)) = (&lastmod, self.previous.pages.get(url.as_str()))
-            && p.kind == "document"
-            && unchanged_since(lastmod, p.fetched_at)
-        {
-            let mut f = self.lock();
-            if f.seen.contains(url.as_str()) || f.claimed >= self.max_pages {
-                drop(f);
-                self.discover(url, 1, None, false);
-                return;
-            }
-            if self.refuse(url, 1, 0, false).is_some() {
-                drop(f);
-                return;
-            }
-            f.seen.insert(url.as_str().to_owned());
-            f.claimed += 1;
-            self.unchanged_page(&mut f, url, 1, None, p.clone(), "sitemap lastmod");
-            return;
+    /// A sitemap URL whose `lastmod` proves it unchanged since the last
+    /// fetch: recorded as unchanged without a request, and its state
+    /// returned (its stored links are followed once every such page is
+    /// known, so they are not requested first).
+    fn unchanged_seed(&self, url: &Url, lastmod: Option<&str>) -> Option<PageState> {
+        let p = self.previous.pages.get(url.as_str())?;
+        if p.kind != "document" || !unchanged_since(lastmod?, p.fetched_at) {
+            return None;
         }
-        self.discover(url, 1, None, false);
+        let mut f = self.lock();
+        if f.seen.contains(url.as_str())
+            || f.claimed >= self.max_pages
+            || self.refuse(url, 1, 0, false).is_some()
+        {
+            return None;
+        }
+        f.seen.insert(url.as_str().to_owned());
+        f.claimed += 1;
+        f.report.push(UrlReport {
+            url: url.to_string(),
+            outcome: UrlOutcome::Unchanged,
+            final_url: None,
+            depth: 1,
+            found_on: None,
+        });
+        f.documents.push(Fetched {
+            url: url.to_string(),
+            path: None,
+            size: 0,
+            media_type: p.media_type.clone(),
+        });
+        f.state.pages.insert(url.to_string(), p.clone());
+        Some(p.clone())
     }
 
     /// Page URLs from robots.txt's sitemaps, or `/sitemap.xml`, following
@@ -861,35 +884,6 @@ impl Crawler<'_> {
             }
         }
         pages
-    }
-
-    /// A page the last sync indexed and that has not changed: kept as is,
-    /// its stored links followed.
-    fn unchanged_page(
-        &self,
-        f: &mut Frontier,
-        url: &Url,
-        depth: usize,
-        from: Option<&str>,
-        p: PageState,
-        why: &str,
-    ) {
-        tracing::trace!(%url, why, "unchanged");
-        f.report.push(UrlReport {
-            url: url.to_string(),
-            outcome: UrlOutcome::Unchanged,
-            final_url: None,
-            depth,
-            found_on: from.map(str::to_owned),
-        });
-        f.documents.push(Fetched {
-            url: url.to_string(),
-            path: None,
-            size: 0,
-            media_type: p.media_type.clone(),
-        });
-        self.follow_stored(f, url, depth, &p);
-        f.state.pages.insert(url.to_string(), p);
     }
 
     fn follow_stored(&self, f: &mut Frontier, url: &Url, depth: usize, p: &PageState) {
