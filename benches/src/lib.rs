@@ -7,6 +7,7 @@
 //! questions. `quarry bench` prints the [`BenchReport`] as a table or JSON.
 
 pub mod crawl;
+pub mod load;
 
 use quarry_formats::{Input, Registry};
 use quarry_index::{Catalog, DEFAULT_KB, Embedder};
@@ -134,6 +135,8 @@ pub struct Latency {
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
+    #[serde(default)]
+    pub p999_ms: f64,
     pub max_ms: f64,
 }
 
@@ -151,6 +154,7 @@ impl Latency {
             p50_ms: at(0.50),
             p90_ms: at(0.90),
             p99_ms: at(0.99),
+            p999_ms: at(0.999),
             max_ms: s[s.len() - 1],
         }
     }

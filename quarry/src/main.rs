@@ -123,6 +123,23 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Concurrent HTTP load on `POST /v1/query` over the sample corpus, with
+    /// the query cache off and on.
+    Load {
+        #[arg(long, default_value = "corpora/sqlite-sample")]
+        corpus: PathBuf,
+        /// Concurrent clients, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        clients: Vec<usize>,
+        /// Requests per level (each level also stops after 120 s).
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Small run for CI (100 requests per level).
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Crawl throughput: serve a generated help site on 127.0.0.1 and crawl
     /// it twice (full, then conditional requests).
     Crawl {
@@ -200,6 +217,23 @@ fn run(cli: Cli) -> Result<()> {
             what: Some(BenchCommand::Crawl { pages, quick, json }),
             ..
         } => bench_crawl(&config, if quick { 200 } else { pages }, json),
+        Command::Bench {
+            what:
+                Some(BenchCommand::Load {
+                    corpus,
+                    clients,
+                    requests,
+                    quick,
+                    json,
+                }),
+            ..
+        } => bench_load(
+            &config,
+            &corpus,
+            &clients,
+            if quick { requests.min(100) } else { requests },
+            json,
+        ),
         Command::Bench {
             what: None,
             corpus,
@@ -754,6 +788,30 @@ fn status(config: &Config, name: &str) -> Result<()> {
         "vectors:    {} ({} removed, awaiting compaction)",
         stats.vector_points, stats.tombstones
     );
+    Ok(())
+}
+
+fn bench_load(
+    config: &Config,
+    corpus: &std::path::Path,
+    clients: &[usize],
+    requests: usize,
+    json: bool,
+) -> Result<()> {
+    let runs = quarry_bench::load::run_load(
+        embedder(config)?,
+        config.index,
+        config.query,
+        config.ingest,
+        corpus,
+        clients,
+        requests,
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+    } else {
+        print!("{}", quarry_bench::load::table(&runs));
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod auth;
+pub mod cache;
 pub mod confidence;
 mod error;
 pub mod http;
@@ -26,6 +27,7 @@ pub mod retrieve;
 mod service;
 
 pub use auth::{Auth, Scope, issue_kb_tokens};
+pub use cache::{CacheStats, QueryCache};
 pub use confidence::{ConfidenceOptions, Decision, DecisionDetails};
 pub use error::{Error, Result};
 pub use retrieve::{

@@ -51,6 +51,8 @@ pub struct QueryOptions {
     /// The confidence reported for such a match (at least).
     pub short_answer_confidence: f32,
     pub confidence: ConfidenceOptions,
+    /// Query embeddings kept for repeated questions (0 = no cache).
+    pub cache_size: usize,
 }
 
 impl Default for QueryOptions {
@@ -67,6 +69,7 @@ impl Default for QueryOptions {
             short_answer_similarity: 0.8,
             short_answer_confidence: 0.95,
             confidence: ConfidenceOptions::default(),
+            cache_size: 10_000,
         }
     }
 }
@@ -145,6 +148,9 @@ pub struct Passage {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     pub embed_ms: f64,
+    /// The query's embedding came from the cache.
+    #[serde(default)]
+    pub embed_cached: bool,
     /// Vector search.
     pub search_ms: f64,
     pub keyword_ms: f64,
@@ -169,6 +175,7 @@ pub use quarry_index::SHORT_ANSWER_FORMAT;
 pub struct Retriever {
     kb: Arc<KnowledgeBase>,
     options: QueryOptions,
+    cache: Option<Arc<crate::cache::QueryCache>>,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -181,7 +188,18 @@ impl Retriever {
             .confidence
             .validate()
             .map_err(|m| Error::bad_request("invalid_config", m))?;
-        Ok(Self { kb, options })
+        Ok(Self {
+            kb,
+            options,
+            cache: None,
+        })
+    }
+
+    /// Shares a query-embedding cache (one per server: embeddings depend
+    /// on the model only).
+    pub fn with_cache(mut self, cache: Option<Arc<crate::cache::QueryCache>>) -> Self {
+        self.cache = cache;
+        self
     }
 
     pub fn kb(&self) -> &Arc<KnowledgeBase> {
@@ -217,7 +235,11 @@ impl Retriever {
         let started = Instant::now();
         let (query, top_k) = self.validate(req)?;
         let t = Instant::now();
-        let vector = self.kb.embedder().embed_query(&query)?;
+        let embed = || self.kb.embedder().embed_query(&query);
+        let (vector, embed_cached) = match &self.cache {
+            Some(cache) => cache.get_or_embed(&query, embed)?,
+            None => (Arc::new(embed()?), false),
+        };
         let embed_ms = ms(t);
         let n = (top_k * self.options.oversample.max(1)).max(20);
         let fusion = self.options.fusion;
@@ -261,6 +283,7 @@ impl Retriever {
             details,
             timings: Timings {
                 embed_ms,
+                embed_cached,
                 search_ms,
                 keyword_ms,
                 total_ms: ms(started),

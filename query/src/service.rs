@@ -2,6 +2,7 @@
 //! [`Catalog`], behind [`Auth`].
 
 use crate::auth::{Auth, Scope};
+use crate::cache::QueryCache;
 use crate::retrieve::{QueryOptions, QueryRequest, QueryResponse, Retriever};
 use crate::{Error, Result};
 use quarry_index::{Catalog, DEFAULT_KB};
@@ -13,6 +14,7 @@ pub struct QueryService {
     catalog: Arc<Catalog>,
     options: QueryOptions,
     auth: Auth,
+    cache: Option<Arc<QueryCache>>,
 }
 
 impl QueryService {
@@ -25,7 +27,13 @@ impl QueryService {
             catalog,
             options,
             auth,
+            cache: (options.cache_size > 0).then(|| Arc::new(QueryCache::new(options.cache_size))),
         })
+    }
+
+    /// Hits and misses of the query-embedding cache (`None` when off).
+    pub fn cache_stats(&self) -> Option<crate::cache::CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -42,7 +50,7 @@ impl QueryService {
             .catalog
             .get(kb)?
             .ok_or_else(|| Error::NotFound(format!("knowledge base {kb:?} does not exist")))?;
-        Retriever::new(kb, self.options)
+        Ok(Retriever::new(kb, self.options)?.with_cache(self.cache.clone()))
     }
 
     /// Checks the caller's token, then answers from the request's knowledge
@@ -52,5 +60,43 @@ impl QueryService {
         self.auth
             .check(&self.catalog, token, Some(kb), Scope::Query)?;
         self.retriever(kb)?.query(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quarry_index::{HashEmbedder, IndexOptions};
+
+    #[test]
+    fn repeated_questions_reuse_the_cached_embedding() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(
+            Catalog::open(
+                dir.path(),
+                Arc::new(HashEmbedder::new(32)),
+                IndexOptions::default(),
+            )
+            .unwrap(),
+        );
+        let service =
+            QueryService::new(catalog.clone(), QueryOptions::default(), Auth::default()).unwrap();
+        let ask = |q: &str| service.query(None, &QueryRequest::new(q)).unwrap();
+        assert!(!ask("How do I reset my password?").timings.embed_cached);
+        assert!(ask("how do I  reset my password?").timings.embed_cached);
+        let stats = service.cache_stats().unwrap();
+        assert_eq!((stats.hits, stats.misses), (1, 1));
+        let off = QueryService::new(
+            catalog,
+            QueryOptions {
+                cache_size: 0,
+                ..QueryOptions::default()
+            },
+            Auth::default(),
+        )
+        .unwrap();
+        assert!(off.cache_stats().is_none());
+        let r = off.query(None, &QueryRequest::new("How do I reset my password?"));
+        assert!(!r.unwrap().timings.embed_cached);
     }
 }
