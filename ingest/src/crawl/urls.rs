@@ -234,10 +234,10 @@ pub fn skipped_by_extension(url: &Url) -> bool {
     extension(url).is_some_and(|e| SKIPPED_EXTENSIONS.contains(&e.as_str()))
 }
 
-/// Why a URL looks like a spider trap, if it does: very long URLs, deep
-/// paths, a path segment repeated many times (`/a/b/a/b/a/b`), or a
-/// calendar-style date in a URL that already spawned many siblings (see
-/// [`TrapGuard`]).
+/// Why a URL looks like a spider trap on its own, if it does: very long
+/// URLs, deep paths, a path segment repeated many times (`/a/b/a/b/a/b`),
+/// many query parameters. Chains of pages that differ only in numbers
+/// (calendars) are caught by the crawler with [`shape`].
 pub fn trap_reason(url: &Url) -> Option<&'static str> {
     if url.as_str().len() > 512 {
         return Some("URL longer than 512 characters");
