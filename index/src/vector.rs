@@ -105,11 +105,14 @@ const BASENAME: &str = "vectors";
 /// and scanned exactly beside the graph, so recall never silently loses a
 /// document. They are found cheaply when inserted (a self-search of each new
 /// point) and completely by a reachability walk over the graph after large
-/// inserts, on load and before each snapshot.
+/// inserts, on load, and before a snapshot that follows small inserts.
 pub struct HnswIndex {
     graph: Hnsw<'static, f32, CosineDistance>,
     orphans: RwLock<Vec<Point>>,
     ef_check: usize,
+    /// Small inserts happened since the last reachability walk: they may
+    /// have cost older points their last incoming link.
+    unwalked: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -140,6 +143,7 @@ impl HnswIndex {
             graph,
             orphans: RwLock::new(Vec::new()),
             ef_check: ef_check.max(16),
+            unwalked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -197,6 +201,8 @@ impl HnswIndex {
         if let Ok(mut slot) = self.orphans.write() {
             *slot = orphans;
         }
+        self.unwalked
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Adds the new points a search for their own vector does not find.
@@ -239,6 +245,8 @@ impl VectorIndex for HnswIndex {
             self.find_orphans();
         } else {
             self.check_new_points(points);
+            self.unwalked
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -278,8 +286,11 @@ impl VectorIndex for HnswIndex {
     }
 
     fn save(&self, root: &Path, watermark: u64, model_id: &str) -> Result<()> {
-        // Links dropped since the points went in can orphan older points.
-        self.find_orphans();
+        // Links dropped by small inserts can have orphaned older points;
+        // a large insert walked the graph already.
+        if self.unwalked.load(std::sync::atomic::Ordering::Relaxed) {
+            self.find_orphans();
+        }
         save_snapshot(self, root, watermark, model_id)
     }
 }
