@@ -116,65 +116,54 @@ def main():
             shape, dtype, data = rows(shape, dtype, data, *sl)
         tensors.append((name, shape, dtype, data))
 
+    def norm(dst, src):
+        put(f"{dst}.weight", f"{src}/gamma")
+        put(f"{dst}.bias", f"{src}/beta")
+
+    def linear(dst, src, sl=None, bias=True):
+        put(f"{dst}.weight", f"{src}/weight", sl)
+        if bias:
+            put(f"{dst}.bias", f"{src}/bias", sl)
+
+    def attention(dst, src, s):
+        """Self-attention: CTranslate2 fuses query, key and value (Whisper's
+        key has no bias)."""
+        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
+        qkv = f"{src}/self_attention/linear_0"
+        linear(f"{dst}.attn.query", qkv, (0, s))
+        linear(f"{dst}.attn.key", qkv, (s, 2 * s), bias=False)
+        linear(f"{dst}.attn.value", qkv, (2 * s, 3 * s))
+        linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
+
+    def mlp(dst, src):
+        norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
+        linear(f"{dst}.mlp.0", f"{src}/ffn/linear_0")
+        linear(f"{dst}.mlp.2", f"{src}/ffn/linear_1")
+
     put("encoder.positional_embedding", "encoder/position_encodings/encodings")
     for c in ("conv1", "conv2"):
-        put(f"encoder.{c}.weight", f"encoder/{c}/weight")
-        put(f"encoder.{c}.bias", f"encoder/{c}/bias")
-    s = n_audio_state
+        linear(f"encoder.{c}", f"encoder/{c}")
     for i in range(n_audio_layer):
         src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        put(f"{dst}.attn_ln.weight", f"{src}/self_attention/layer_norm/gamma")
-        put(f"{dst}.attn_ln.bias", f"{src}/self_attention/layer_norm/beta")
-        qkv = f"{src}/self_attention/linear_0"
-        put(f"{dst}.attn.query.weight", f"{qkv}/weight", (0, s))
-        put(f"{dst}.attn.query.bias", f"{qkv}/bias", (0, s))
-        put(f"{dst}.attn.key.weight", f"{qkv}/weight", (s, 2 * s))
-        put(f"{dst}.attn.value.weight", f"{qkv}/weight", (2 * s, 3 * s))
-        put(f"{dst}.attn.value.bias", f"{qkv}/bias", (2 * s, 3 * s))
-        put(f"{dst}.attn.out.weight", f"{src}/self_attention/linear_1/weight")
-        put(f"{dst}.attn.out.bias", f"{src}/self_attention/linear_1/bias")
-        put(f"{dst}.mlp_ln.weight", f"{src}/ffn/layer_norm/gamma")
-        put(f"{dst}.mlp_ln.bias", f"{src}/ffn/layer_norm/beta")
-        put(f"{dst}.mlp.0.weight", f"{src}/ffn/linear_0/weight")
-        put(f"{dst}.mlp.0.bias", f"{src}/ffn/linear_0/bias")
-        put(f"{dst}.mlp.2.weight", f"{src}/ffn/linear_1/weight")
-        put(f"{dst}.mlp.2.bias", f"{src}/ffn/linear_1/bias")
-    put("encoder.ln_post.weight", "encoder/layer_norm/gamma")
-    put("encoder.ln_post.bias", "encoder/layer_norm/beta")
+        attention(dst, src, n_audio_state)
+        mlp(dst, src)
+    norm("encoder.ln_post", "encoder/layer_norm")
 
     put("decoder.positional_embedding", "decoder/position_encodings/encodings")
     put("decoder.token_embedding.weight", "decoder/embeddings/weight")
     s = n_text_state
     for i in range(n_text_layer):
         src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        put(f"{dst}.attn_ln.weight", f"{src}/self_attention/layer_norm/gamma")
-        put(f"{dst}.attn_ln.bias", f"{src}/self_attention/layer_norm/beta")
-        qkv = f"{src}/self_attention/linear_0"
-        put(f"{dst}.attn.query.weight", f"{qkv}/weight", (0, s))
-        put(f"{dst}.attn.query.bias", f"{qkv}/bias", (0, s))
-        put(f"{dst}.attn.key.weight", f"{qkv}/weight", (s, 2 * s))
-        put(f"{dst}.attn.value.weight", f"{qkv}/weight", (2 * s, 3 * s))
-        put(f"{dst}.attn.value.bias", f"{qkv}/bias", (2 * s, 3 * s))
-        put(f"{dst}.attn.out.weight", f"{src}/self_attention/linear_1/weight")
-        put(f"{dst}.attn.out.bias", f"{src}/self_attention/linear_1/bias")
-        put(f"{dst}.cross_attn_ln.weight", f"{src}/attention/layer_norm/gamma")
-        put(f"{dst}.cross_attn_ln.bias", f"{src}/attention/layer_norm/beta")
-        put(f"{dst}.cross_attn.query.weight", f"{src}/attention/linear_0/weight")
-        put(f"{dst}.cross_attn.query.bias", f"{src}/attention/linear_0/bias")
+        attention(dst, src, s)
+        # Cross-attention: the query alone, key and value fused.
+        norm(f"{dst}.cross_attn_ln", f"{src}/attention/layer_norm")
+        linear(f"{dst}.cross_attn.query", f"{src}/attention/linear_0")
         kv = f"{src}/attention/linear_1"
-        put(f"{dst}.cross_attn.key.weight", f"{kv}/weight", (0, s))
-        put(f"{dst}.cross_attn.value.weight", f"{kv}/weight", (s, 2 * s))
-        put(f"{dst}.cross_attn.value.bias", f"{kv}/bias", (s, 2 * s))
-        put(f"{dst}.cross_attn.out.weight", f"{src}/attention/linear_2/weight")
-        put(f"{dst}.cross_attn.out.bias", f"{src}/attention/linear_2/bias")
-        put(f"{dst}.mlp_ln.weight", f"{src}/ffn/layer_norm/gamma")
-        put(f"{dst}.mlp_ln.bias", f"{src}/ffn/layer_norm/beta")
-        put(f"{dst}.mlp.0.weight", f"{src}/ffn/linear_0/weight")
-        put(f"{dst}.mlp.0.bias", f"{src}/ffn/linear_0/bias")
-        put(f"{dst}.mlp.2.weight", f"{src}/ffn/linear_1/weight")
-        put(f"{dst}.mlp.2.bias", f"{src}/ffn/linear_1/bias")
-    put("decoder.ln.weight", "decoder/layer_norm/gamma")
-    put("decoder.ln.bias", "decoder/layer_norm/beta")
+        linear(f"{dst}.cross_attn.key", kv, (0, s), bias=False)
+        linear(f"{dst}.cross_attn.value", kv, (s, 2 * s))
+        linear(f"{dst}.cross_attn.out", f"{src}/attention/linear_2")
+        mlp(dst, src)
+    norm("decoder.ln", "decoder/layer_norm")
 
     assets = sdist / "whisper" / "assets"
     mel_shape, mel = npy_from_npz(assets / f"mel_filters.npz", f"mel_{n_mels}")

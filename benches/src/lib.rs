@@ -380,34 +380,75 @@ fn file_name(uri: &str) -> &str {
     uri.rsplit('/').next().unwrap_or(uri)
 }
 
+/// `service` behind the HTTP router on 127.0.0.1 (a free port), on a
+/// runtime of its own, until [`Served::stop`].
+pub struct Served {
+    pub addr: std::net::SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    server: tokio::task::JoinHandle<quarry_query::Result<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Served").field("addr", &self.addr).finish()
+    }
+}
+
+impl Served {
+    pub fn start(service: Arc<QueryService>) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Setup(format!("runtime: {e}")))?;
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = runtime.spawn(quarry_query::http::serve(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            quarry_query::http::router(service),
+            move |addr| {
+                let _ = addr_tx.send(addr);
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        let addr = addr_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .map_err(|_| Error::Setup("server did not start".into()))?;
+        Ok(Self {
+            addr,
+            runtime,
+            server,
+            stop,
+        })
+    }
+
+    /// The URL of the query route.
+    pub fn query_url(&self) -> String {
+        format!("http://{}/v1/query", self.addr)
+    }
+
+    /// Shuts the server down and reports how it ended.
+    pub fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.runtime
+            .block_on(self.server)
+            .map_err(|e| Error::Setup(format!("server task: {e}")))??;
+        Ok(())
+    }
+}
+
 /// Serves `service` on 127.0.0.1 and times `n` sequential `POST /v1/query`
 /// calls from one client (connection reused), cycling over `cases`.
 pub fn http_latency(service: Arc<QueryService>, cases: &[QueryCase], n: usize) -> Result<Latency> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Setup(format!("runtime: {e}")))?;
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(quarry_query::http::serve(
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        quarry_query::http::router(service),
-        move |addr| {
-            let _ = addr_tx.send(addr);
-        },
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let addr = addr_rx
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .map_err(|_| Error::Setup("server did not start".into()))?;
+    let served = Served::start(service)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(30)))
         .build()
         .into();
-    let url = format!("http://{addr}/v1/query");
+    let url = served.query_url();
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
         let body = serde_json::json!({"query": cases[i % cases.len()].query});
@@ -422,10 +463,7 @@ pub fn http_latency(service: Arc<QueryService>, cases: &[QueryCase], n: usize) -
             .map_err(|e| Error::Setup(format!("response: {e}")))?;
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let _ = stop_tx.send(());
-    runtime
-        .block_on(server)
-        .map_err(|e| Error::Setup(format!("server task: {e}")))??;
+    served.stop()?;
     Ok(Latency::of(&samples))
 }
 

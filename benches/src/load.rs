@@ -29,14 +29,6 @@ pub struct LoadRun {
     pub server_p50_ms: f64,
 }
 
-fn p50(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Serves `service` on 127.0.0.1 and runs each of `clients` against it,
 /// `requests` requests per level (at most `max_secs` each), cycling through
 /// `queries`.
@@ -51,27 +43,8 @@ pub fn http_load(
     if queries.is_empty() {
         return Err(Error::Setup("no queries".into()));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Setup(format!("runtime: {e}")))?;
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(quarry_query::http::serve(
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        quarry_query::http::router(service),
-        move |addr| {
-            let _ = addr_tx.send(addr);
-        },
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(10))
-        .map_err(|_| Error::Setup("server did not start".into()))?;
-    let url = format!("http://{addr}/v1/query");
+    let served = crate::Served::start(service)?;
+    let url = served.query_url();
     let mut runs = Vec::new();
     for &c in clients {
         let next = AtomicUsize::new(0);
@@ -114,11 +87,12 @@ pub fn http_load(
         });
         let seconds = started.elapsed().as_secs_f64();
         let samples = samples.into_inner().unwrap_or_default();
-        let field = |name: &str| -> Vec<f64> {
-            samples
+        let p50 = |name: &str| {
+            let values: Vec<f64> = samples
                 .iter()
                 .filter_map(|(_, t)| t[name].as_f64())
-                .collect()
+                .collect();
+            Latency::of(&values).p50_ms
         };
         let latencies: Vec<f64> = samples.iter().map(|(l, _)| *l).collect();
         runs.push(LoadRun {
@@ -129,16 +103,13 @@ pub fn http_load(
             seconds,
             requests_per_second: samples.len() as f64 / seconds.max(1e-9),
             latency: Latency::of(&latencies),
-            embed_p50_ms: p50(field("embed_ms")),
-            search_p50_ms: p50(field("search_ms")),
-            keyword_p50_ms: p50(field("keyword_ms")),
-            server_p50_ms: p50(field("total_ms")),
+            embed_p50_ms: p50("embed_ms"),
+            search_p50_ms: p50("search_ms"),
+            keyword_p50_ms: p50("keyword_ms"),
+            server_p50_ms: p50("total_ms"),
         });
     }
-    let _ = stop_tx.send(());
-    runtime
-        .block_on(server)
-        .map_err(|e| Error::Setup(format!("server task: {e}")))??;
+    served.stop()?;
     Ok(runs)
 }
 

@@ -28,6 +28,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Extensions of the videos this format reads.
+pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "m4v", "mov", "avi", "mpg", "mpeg", "webm", "mkv"];
+
 /// Speech-to-text for videos that carry no subtitles.
 pub trait SpeechToText: Send + Sync + std::fmt::Debug {
     /// 16 kHz mono samples in `[-1, 1]` → timed cues and the spoken
@@ -146,6 +149,19 @@ fn run(program: &str, args: &[&str], timeout: Duration) -> Result<Vec<u8>> {
     Ok(stdout)
 }
 
+/// One stream of `path`, converted by ffmpeg as `args` say, on stdout.
+fn extract(options: &MediaOptions, path: &Path, args: &[&str]) -> Result<Vec<u8>> {
+    let path = path.to_string_lossy();
+    let mut all = vec!["-v", "error", "-nostdin", "-i", &path];
+    all.extend_from_slice(args);
+    all.push("-");
+    run(
+        &options.ffmpeg,
+        &all,
+        Duration::from_secs(options.timeout_secs.max(1)),
+    )
+}
+
 /// What ffprobe says of a file.
 #[derive(Debug, Default)]
 struct Probe {
@@ -237,7 +253,7 @@ impl Format for Media {
     }
 
     fn extensions(&self) -> &'static [&'static str] {
-        &["mp4", "m4v", "mov", "avi", "mpg", "mpeg", "webm", "mkv"]
+        VIDEO_EXTENSIONS
     }
 
     fn media_types(&self) -> &'static [&'static str] {
@@ -281,23 +297,10 @@ impl Format for Media {
         }
         if let Some((index, language)) = &probe.subtitle {
             let map = format!("0:s:{index}");
-            let vtt = run(
-                &options.ffmpeg,
-                &[
-                    "-v",
-                    "error",
-                    "-nostdin",
-                    "-i",
-                    &file.path().to_string_lossy(),
-                    "-map",
-                    &map,
-                    "-c:s",
-                    "webvtt",
-                    "-f",
-                    "webvtt",
-                    "-",
-                ],
-                Duration::from_secs(options.timeout_secs.max(1)),
+            let vtt = extract(
+                options,
+                file.path(),
+                &["-map", &map, "-c:s", "webvtt", "-f", "webvtt"],
             )?;
             // ffmpeg already counts from the start of the container's
             // timeline, as players do.
@@ -323,26 +326,12 @@ impl Format for Media {
                 "no transcript: the video has no subtitle stream and no sidecar subtitles; enable speech-to-text (media.speech_to_text) or upload subtitles (name.vtt or name.srt beside the video)",
             ));
         };
-        let pcm = run(
-            &options.ffmpeg,
+        let pcm = extract(
+            options,
+            file.path(),
             &[
-                "-v",
-                "error",
-                "-nostdin",
-                "-i",
-                &file.path().to_string_lossy(),
-                "-vn",
-                "-map",
-                "0:a:0",
-                "-ac",
-                "1",
-                "-ar",
-                "16000",
-                "-f",
-                "s16le",
-                "-",
+                "-vn", "-map", "0:a:0", "-ac", "1", "-ar", "16000", "-f", "s16le",
             ],
-            Duration::from_secs(options.timeout_secs.max(1)),
         )?;
         let samples: Vec<f32> = pcm
             .chunks_exact(2)

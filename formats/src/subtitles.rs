@@ -10,6 +10,9 @@
 use crate::text::decode;
 use crate::{Document, Error, Format, Input, Locator, Mark, Result, Section, SectionKind};
 
+/// Extensions of the subtitle files this format reads.
+pub const SUBTITLE_EXTENSIONS: &[&str] = &["vtt", "srt"];
+
 /// One timed line of a transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cue {
@@ -28,7 +31,7 @@ impl Format for Subtitles {
     }
 
     fn extensions(&self) -> &'static [&'static str] {
-        &["vtt", "srt"]
+        SUBTITLE_EXTENSIONS
     }
 
     fn media_types(&self) -> &'static [&'static str] {

@@ -420,16 +420,9 @@ impl Pipeline {
                 let _ = tx.send(result);
             })
             .map_err(|e| Error::Pipeline(format!("cannot start a parser thread: {e}")))?;
-        let video = {
-            let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-            let by_ext = ext.is_some_and(|e| {
-                matches!(
-                    e.as_str(),
-                    "mp4" | "m4v" | "mov" | "avi" | "mpg" | "mpeg" | "webm" | "mkv"
-                )
-            });
-            by_ext || media_type_is_video
-        };
+        let video = media_type_is_video
+            || crate::source::media_kind(name)
+                .is_some_and(|(_, k)| k == crate::source::MediaKind::Video);
         let secs = if video {
             self.options.media_timeout_secs
         } else {

@@ -51,36 +51,55 @@ pub struct RawItem {
     pub sidecar: Option<(String, Vec<u8>)>,
 }
 
-/// Extensions of videos that can take a subtitles sidecar.
-pub(crate) const VIDEO_EXTENSIONS: &[&str] =
-    &["mp4", "m4v", "mov", "avi", "mpg", "mpeg", "webm", "mkv"];
+/// Videos and subtitle files, which pair by name (`intro.mp4` +
+/// `intro.vtt`): the subtitles become the video's sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MediaKind {
+    Video,
+    Subtitles,
+}
+
+/// The stem of a file name or URI and whether it names a video or
+/// subtitles (by extension, as the formats crate reads them).
+pub(crate) fn media_kind(name: &str) -> Option<(&str, MediaKind)> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    if stem.is_empty() || stem.ends_with('/') {
+        return None;
+    }
+    let ext = ext.to_ascii_lowercase();
+    if quarry_formats::media::VIDEO_EXTENSIONS.contains(&ext.as_str()) {
+        Some((stem, MediaKind::Video))
+    } else if quarry_formats::subtitles::SUBTITLE_EXTENSIONS.contains(&ext.as_str()) {
+        Some((stem, MediaKind::Subtitles))
+    } else {
+        None
+    }
+}
 
 /// Pairs videos with subtitles of the same stem in the same folder
 /// (`intro.mp4` + `intro.vtt` or `intro.srt`): the subtitles become the
 /// video's sidecar instead of a document of their own.
 fn pair_sidecars(items: Vec<ItemRef>) -> Vec<ItemRef> {
-    let split = |uri: &str| -> Option<(String, String)> {
-        let (stem, ext) = uri.rsplit_once('.')?;
-        (!stem.ends_with('/')).then(|| (stem.to_owned(), ext.to_ascii_lowercase()))
-    };
-    let subtitles: std::collections::HashMap<String, String> = items
+    let subtitles: std::collections::HashMap<&str, String> = items
         .iter()
-        .filter_map(|i| {
-            let (stem, ext) = split(&i.uri)?;
-            matches!(ext.as_str(), "vtt" | "srt").then(|| (stem, i.uri.clone()))
+        .filter_map(|i| match media_kind(&i.uri)? {
+            (stem, MediaKind::Subtitles) => Some((stem, i.uri.clone())),
+            _ => None,
         })
         .collect();
-    let mut used = std::collections::HashSet::new();
+    let sidecars: Vec<Option<String>> = items
+        .iter()
+        .map(|i| match media_kind(&i.uri) {
+            Some((stem, MediaKind::Video)) => subtitles.get(stem).cloned(),
+            _ => None,
+        })
+        .collect();
+    let used: std::collections::HashSet<String> = sidecars.iter().flatten().cloned().collect();
     let mut items: Vec<ItemRef> = items
         .into_iter()
-        .map(|mut i| {
-            if let Some((stem, ext)) = split(&i.uri)
-                && VIDEO_EXTENSIONS.contains(&ext.as_str())
-                && let Some(sub) = subtitles.get(&stem)
-            {
-                used.insert(sub.clone());
-                i.sidecar = Some(sub.clone());
-            }
+        .zip(sidecars)
+        .map(|(mut i, sidecar)| {
+            i.sidecar = sidecar;
             i
         })
         .collect();

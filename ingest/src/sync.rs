@@ -15,7 +15,7 @@
 
 use crate::crawl::{CrawlOptions, CrawlProgress, CrawlState, CrawlTarget};
 use crate::pipeline::{IngestOptions, IngestReport, Outcome, Pipeline, Progress};
-use crate::source::{FileSource, ItemRef, OneItem, RawItem, Source};
+use crate::source::{FileSource, ItemRef, MediaKind, OneItem, RawItem, Source, media_kind};
 use crate::{Error, Result};
 use quarry_formats::{Locator, Registry};
 use quarry_index::{
@@ -215,40 +215,17 @@ fn path_source(path: &Path) -> Result<(String, SourceSpec)> {
     Ok((crate::source::file_uri(&root), spec))
 }
 
-/// Stem and lower-cased extension of a file name.
-fn stem_ext(name: &str) -> Option<(&str, String)> {
-    name.rsplit_once('.')
-        .map(|(s, e)| (s, e.to_ascii_lowercase()))
-}
-
 /// The upload that pairs with upload `name`: for a video, its subtitles
 /// (`intro.vtt` / `intro.srt` for `intro.mp4`); for subtitles, their video.
 /// Paired subtitles are the video's sidecar, not a document of their own.
 fn upload_partner(kb: &KnowledgeBase, name: &str) -> Result<Option<SourceRecord>> {
-    let Some((stem, ext)) = stem_ext(name) else {
+    let Some((stem, kind)) = media_kind(name) else {
         return Ok(None);
     };
-    let subtitles = matches!(ext.as_str(), "vtt" | "srt");
-    let video = crate::source::VIDEO_EXTENSIONS.contains(&ext.as_str());
-    if !subtitles && !video {
-        return Ok(None);
-    }
     Ok(kb.store().sources()?.into_iter().find(|s| {
-        let SourceSpec::File {
-            upload: Some(other),
-            ..
-        } = &s.spec
-        else {
-            return false;
-        };
-        stem_ext(other).is_some_and(|(st, e)| {
-            st == stem
-                && if subtitles {
-                    crate::source::VIDEO_EXTENSIONS.contains(&e.as_str())
-                } else {
-                    matches!(e.as_str(), "vtt" | "srt")
-                }
-        })
+        upload_name(s)
+            .and_then(media_kind)
+            .is_some_and(|(other_stem, other)| other_stem == stem && other != kind)
     }))
 }
 
@@ -316,7 +293,7 @@ impl Source for StoredSource<'_> {
     fn scan(&self) -> Result<Vec<ItemRef>> {
         // Subtitles uploaded for a video are that video's sidecar.
         if let Some(name) = upload_name(self.record)
-            && stem_ext(name).is_some_and(|(_, e)| matches!(e.as_str(), "vtt" | "srt"))
+            && media_kind(name).is_some_and(|(_, k)| k == MediaKind::Subtitles)
             && upload_partner(self.kb, name)?.is_some()
         {
             return Ok(Vec::new());
@@ -327,9 +304,7 @@ impl Source for StoredSource<'_> {
     fn fetch(&self, item: &ItemRef) -> Result<RawItem> {
         let blob = self.blob()?;
         let sidecar = match upload_name(self.record) {
-            Some(name)
-                if stem_ext(name).is_some_and(|(_, e)| !matches!(e.as_str(), "vtt" | "srt")) =>
-            {
+            Some(name) if media_kind(name).is_some_and(|(_, k)| k == MediaKind::Video) => {
                 match upload_partner(self.kb, name)? {
                     Some(partner) => self
                         .kb

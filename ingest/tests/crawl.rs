@@ -65,6 +65,20 @@ fn report(job: &JobRecord) -> IngestReport {
     serde_json::from_value(job.report.clone().unwrap()).unwrap()
 }
 
+/// Ingests a web source as the CLI does and returns the job's report.
+fn import(syncer: &Syncer, spec: SourceSpec) -> IngestReport {
+    let (_, job) = syncer
+        .ingest_spec(
+            "default",
+            spec,
+            SourceSettings::default(),
+            true,
+            &NoProgress,
+        )
+        .unwrap();
+    report(&job)
+}
+
 fn crawl_of(r: &IngestReport) -> &CrawlReport {
     r.crawl.as_ref().unwrap()
 }
@@ -91,16 +105,7 @@ fn every_awkward_url_gets_its_outcome() {
     let site = TestSite::serve(testsite::build(pages, pdf())).unwrap();
     let data = tempfile::tempdir().unwrap();
     let syncer = syncer(data.path(), options(true));
-    let (_, job) = syncer
-        .ingest_spec(
-            "default",
-            site_spec(site.url("/"), None),
-            SourceSettings::default(),
-            true,
-            &NoProgress,
-        )
-        .unwrap();
-    let r = report(&job);
+    let r = import(&syncer, site_spec(site.url("/"), None));
     let c = crawl_of(&r);
     assert!(c.complete);
     let u = |p: &str| site.url(p);
@@ -203,16 +208,7 @@ fn the_page_limit_is_exact() {
     let site = TestSite::serve(testsite::build(pages, pdf())).unwrap();
     let data = tempfile::tempdir().unwrap();
     let syncer = syncer(data.path(), options(true));
-    let (_, job) = syncer
-        .ingest_spec(
-            "default",
-            site_spec(site.url("/"), Some(40)),
-            SourceSettings::default(),
-            true,
-            &NoProgress,
-        )
-        .unwrap();
-    let r = report(&job);
+    let r = import(&syncer, site_spec(site.url("/"), Some(40)));
     let c = crawl_of(&r);
     assert_eq!(c.fetched, 40);
     let took_a_slot = c
@@ -246,16 +242,7 @@ fn private_addresses_are_refused_without_the_allow_list() {
     let site = TestSite::serve(testsite::build(5, pdf())).unwrap();
     let data = tempfile::tempdir().unwrap();
     let syncer = syncer(data.path(), options(false));
-    let (_, job) = syncer
-        .ingest_spec(
-            "default",
-            site_spec(site.url("/"), None),
-            SourceSettings::default(),
-            true,
-            &NoProgress,
-        )
-        .unwrap();
-    let r = report(&job);
+    let r = import(&syncer, site_spec(site.url("/"), None));
     let c = crawl_of(&r);
     assert!(
         matches!(outcome(c, &site.url("/")), UrlOutcome::Error { message, .. } if message.contains("private")),
@@ -267,16 +254,7 @@ fn private_addresses_are_refused_without_the_allow_list() {
 
     // A single URL too; and a public name is no way around it.
     for url in [site.url("/docs/page-1"), "http://localhost:9/".to_owned()] {
-        let (_, job) = syncer
-            .ingest_spec(
-                "default",
-                SourceSpec::Url { url: url.clone() },
-                SourceSettings::default(),
-                true,
-                &NoProgress,
-            )
-            .unwrap();
-        let r = report(&job);
+        let r = import(&syncer, SourceSpec::Url { url: url.clone() });
         assert_eq!(crawl_of(&r).counts.get("error:refused"), Some(&1), "{url}");
     }
     assert_eq!(site.requests(), 0);
@@ -288,18 +266,7 @@ fn resync_reembeds_only_what_changed_and_drops_what_is_gone() {
     let site = TestSite::serve(testsite::build(pages, pdf())).unwrap();
     let data = tempfile::tempdir().unwrap();
     let syncer = syncer(data.path(), options(true));
-    let crawl = |syncer: &Syncer| {
-        let (_, job) = syncer
-            .ingest_spec(
-                "default",
-                site_spec(site.url("/"), None),
-                SourceSettings::default(),
-                true,
-                &NoProgress,
-            )
-            .unwrap();
-        report(&job)
-    };
+    let crawl = |syncer: &Syncer| import(syncer, site_spec(site.url("/"), None));
     let first = crawl(&syncer);
     assert!(first.indexed > pages);
     let kb = syncer.kb("default").unwrap();
