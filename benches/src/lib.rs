@@ -6,7 +6,9 @@
 //! real query path, and hit@3 / decision accuracy on the corpus' labelled
 //! questions. `quarry bench` prints the [`BenchReport`] as a table or JSON.
 
+pub mod ann;
 pub mod crawl;
+pub mod eval;
 pub mod load;
 
 use quarry_formats::{Input, Registry};
@@ -14,7 +16,7 @@ use quarry_index::{Catalog, DEFAULT_KB, Embedder};
 use quarry_ingest::{
     Chunker, FileSource, IngestOptions, IngestReport, NoProgress, Pipeline, Source, title_from_name,
 };
-use quarry_query::{Auth, Decision, Fusion, QueryOptions, QueryRequest, QueryService, Retriever};
+use quarry_query::{Auth, Fusion, QueryOptions, QueryRequest, QueryService, Retriever};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +43,20 @@ pub struct QueryCase {
     pub query: String,
     /// File names of documents that answer it; empty = not answerable.
     pub expect: Vec<String>,
+    /// Graded relevance of each `expect` entry (BEIR qrels scores); empty =
+    /// all 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grades: Vec<f64>,
+}
+
+impl QueryCase {
+    /// The relevance grade of document `name` (0 = not relevant).
+    pub fn grade(&self, name: &str) -> f64 {
+        self.expect
+            .iter()
+            .position(|e| e == name)
+            .map_or(0.0, |i| self.grades.get(i).copied().unwrap_or(1.0))
+    }
 }
 
 /// A corpus folder's query set, in either of two layouts:
@@ -48,8 +64,8 @@ pub struct QueryCase {
 /// - BEIR: `queries.jsonl` with `{"_id", "text"}` lines plus `qrels.tsv` (or
 ///   `qrels/test.tsv`) with `query-id  corpus-id  score` rows, where the
 ///   corpus id is a file name under `docs/` and a score above 0 means
-///   relevant. Queries without a relevant row are the ones the corpus cannot
-///   answer (hand-off cases).
+///   relevant (the score is the grade nDCG uses). Queries without a relevant
+///   row are the ones the corpus cannot answer (hand-off cases).
 /// - quarry's own: `queries.jsonl` with `{"id", "query", "expect": [file…]}`.
 pub fn load_query_set(corpus: &Path) -> Result<Vec<QueryCase>> {
     let queries = corpus.join("queries.jsonl");
@@ -73,7 +89,7 @@ fn load_beir(queries: &Path, qrels: &Path) -> Result<Vec<QueryCase>> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|e| Error::Setup(format!("{}: {e}", p.display())))
     };
-    let mut relevant: std::collections::HashMap<String, Vec<String>> =
+    let mut relevant: std::collections::HashMap<String, Vec<(String, f64)>> =
         std::collections::HashMap::new();
     for (i, line) in read(qrels)?.lines().enumerate() {
         let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
@@ -94,7 +110,7 @@ fn load_beir(queries: &Path, qrels: &Path) -> Result<Vec<QueryCase>> {
             relevant
                 .entry(query.to_owned())
                 .or_default()
-                .push(doc.to_owned());
+                .push((doc.to_owned(), score));
         }
     }
     read(queries)?
@@ -104,8 +120,14 @@ fn load_beir(queries: &Path, qrels: &Path) -> Result<Vec<QueryCase>> {
         .map(|(i, l)| {
             let q: BeirQuery = serde_json::from_str(l)
                 .map_err(|e| Error::Setup(format!("{}:{}: {e}", queries.display(), i + 1)))?;
+            let (expect, grades) = relevant
+                .remove(&q.id)
+                .unwrap_or_default()
+                .into_iter()
+                .unzip();
             Ok(QueryCase {
-                expect: relevant.remove(&q.id).unwrap_or_default(),
+                expect,
+                grades,
                 id: q.id,
                 query: q.text,
             })
@@ -162,23 +184,34 @@ impl Latency {
 
 /// Retrieval quality of one fusion mode on a corpus' labelled questions.
 /// Relevance is per document: a question is answered at rank r when the
-/// r-th passage cites one of its expected documents.
+/// r-th passage cites one of its expected documents. `recall_at_k` is the
+/// share of answerable questions with a relevant document in the top k
+/// (success@k, the usual measure for question answering).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ModeEval {
     pub fusion: Fusion,
-    pub hit_at_1: f64,
-    pub hit_at_3: f64,
-    /// Share of answerable questions with an expected document in the top 10.
+    pub recall_at_1: f64,
+    pub recall_at_3: f64,
+    pub recall_at_5: f64,
     pub recall_at_10: f64,
     pub mrr: f64,
-    /// Binary relevance over distinct documents in the top 10.
+    /// Graded relevance (qrels scores as gains) over distinct documents in
+    /// the top 10.
     pub ndcg_at_10: f64,
+    /// Share of questions whose decision is right (see
+    /// [`Outcome::decided_right`]).
     pub decision_accuracy: f64,
+    /// Share of out-of-domain questions not answered (hand-off or clarify).
+    #[serde(default)]
+    pub out_of_domain_not_answered: f64,
     pub mean_confidence_answerable: f64,
     pub mean_confidence_offtopic: f64,
     /// Expected calibration error of the confidence (10 equal-width bins)
-    /// against "the top passage cites an expected document".
+    /// against "the top passage cites a relevant document".
     pub ece: f64,
+    /// Query latency in process (embedding included; no cache).
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
 }
 
 /// Expected calibration error: the bin-weighted gap between mean confidence
@@ -199,75 +232,165 @@ pub fn expected_calibration_error(samples: &[(f64, bool)], bins: usize) -> f64 {
         .sum()
 }
 
+/// What happened to one question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub id: String,
+    pub answerable: bool,
+    /// 0-based rank of the first passage citing a relevant document.
+    pub first_relevant: Option<usize>,
+    pub ndcg_at_10: f64,
+    pub latency_ms: f64,
+    /// The confidence model's inputs (`None`: no passage came back).
+    pub features: Option<quarry_query::Features>,
+    /// A short answer decided the result (its confidence is not the model's).
+    pub short_answer: bool,
+    pub confidence: f64,
+}
+
+impl Outcome {
+    /// The label the confidence is calibrated against.
+    pub fn top_is_relevant(&self) -> bool {
+        self.first_relevant == Some(0)
+    }
+
+    /// Whether deciding `answer` (or not) is right for this question:
+    /// answering is right when the top passage answers it; handing off (or
+    /// asking to clarify) is right when it does not — the question is out of
+    /// domain, or retrieval missed. The same label the confidence is
+    /// calibrated against, so a calibrated model answers at p ≥ 0.5.
+    pub fn decided_right(&self, answer: bool) -> bool {
+        answer == self.top_is_relevant()
+    }
+}
+
 /// Runs every labelled question through `retriever` (asking for 10 passages).
-pub fn evaluate(retriever: &Retriever, fusion: Fusion, cases: &[QueryCase]) -> Result<ModeEval> {
-    let (mut h1, mut h3, mut h10, mut rr, mut ndcg, mut right) = (0.0, 0.0, 0.0, 0.0, 0.0, 0usize);
-    let (mut conf_a, mut conf_o) = (Vec::new(), Vec::new());
-    let mut calibration: Vec<(f64, bool)> = Vec::new();
-    let mut answerable = 0usize;
+pub fn run_cases(retriever: &Retriever, cases: &[QueryCase]) -> Result<Vec<Outcome>> {
+    let mut out = Vec::with_capacity(cases.len());
     for case in cases {
         let request = QueryRequest {
             top_k: Some(10),
             ..QueryRequest::new(case.query.clone())
         };
+        let t = Instant::now();
         let r = retriever.query(&request)?;
-        if case.expect.is_empty() {
-            conf_o.push(r.confidence as f64);
-            calibration.push((r.confidence as f64, false));
-            right += usize::from(r.decision != Decision::Answer);
-            continue;
-        }
-        answerable += 1;
-        conf_a.push(r.confidence as f64);
-        right += usize::from(r.decision == Decision::Answer);
+        let latency_ms = t.elapsed().as_secs_f64() * 1000.0;
         let docs: Vec<&str> = r
             .passages
             .iter()
             .map(|p| p.citation.as_ref().map_or("", |c| file_name(&c.uri)))
             .collect();
-        let relevant = |d: &str| case.expect.iter().any(|e| e == d);
-        calibration.push((
-            r.confidence as f64,
-            docs.first().is_some_and(|d| relevant(d)),
-        ));
-        if let Some(first) = docs.iter().position(|d| relevant(d)) {
-            h1 += f64::from(u8::from(first < 1));
-            h3 += f64::from(u8::from(first < 3));
-            h10 += f64::from(u8::from(first < 10));
-            rr += 1.0 / (first as f64 + 1.0);
-        }
         let mut seen = std::collections::HashSet::new();
         let dcg: f64 = docs
             .iter()
             .enumerate()
-            .filter(|(_, d)| relevant(d) && seen.insert(**d))
-            .map(|(i, _)| 1.0 / ((i as f64) + 2.0).log2())
+            .filter(|(_, d)| case.grade(d) > 0.0 && seen.insert(**d))
+            .map(|(i, d)| case.grade(d) / ((i as f64) + 2.0).log2())
             .sum();
-        let ideal: f64 = (0..case.expect.len().min(10))
-            .map(|i| 1.0 / ((i as f64) + 2.0).log2())
+        let mut ideal: Vec<f64> = (0..case.expect.len())
+            .map(|i| case.grades.get(i).copied().unwrap_or(1.0))
+            .collect();
+        ideal.sort_by(|a, b| b.total_cmp(a));
+        let idcg: f64 = ideal
+            .iter()
+            .take(10)
+            .enumerate()
+            .map(|(i, g)| g / ((i as f64) + 2.0).log2())
             .sum();
-        ndcg += dcg / ideal.max(1e-9);
+        let d = &r.details;
+        out.push(Outcome {
+            id: case.id.clone(),
+            answerable: !case.expect.is_empty(),
+            first_relevant: docs.iter().position(|d| case.grade(d) > 0.0),
+            ndcg_at_10: if idcg > 0.0 { dcg / idcg } else { 0.0 },
+            latency_ms,
+            features: (!r.passages.is_empty()).then_some(quarry_query::Features {
+                similarity: d.top_similarity,
+                margin: d.margin,
+                keyword_score: d.keyword_score,
+                agreement: d.agreement,
+                coverage: d.coverage,
+            }),
+            short_answer: d.short_answer,
+            confidence: f64::from(r.confidence),
+        });
     }
-    let n = answerable.max(1) as f64;
-    let mean = |v: &[f64]| {
+    Ok(out)
+}
+
+/// Scores outcomes; `confidence` gives each one's confidence (the one the
+/// query returned, or a refitted model's) and `answer_at` the threshold of
+/// the `answer` decision.
+pub fn score(
+    fusion: Fusion,
+    outcomes: &[Outcome],
+    confidence: &dyn Fn(&Outcome) -> f64,
+    answer_at: f64,
+) -> ModeEval {
+    let answerable: Vec<&Outcome> = outcomes.iter().filter(|o| o.answerable).collect();
+    let n = answerable.len().max(1) as f64;
+    let within = |k: usize| {
+        answerable
+            .iter()
+            .filter(|o| o.first_relevant.is_some_and(|r| r < k))
+            .count() as f64
+            / n
+    };
+    let mean = |v: Vec<f64>| {
         if v.is_empty() {
             0.0
         } else {
             v.iter().sum::<f64>() / v.len() as f64
         }
     };
-    Ok(ModeEval {
+    let calibration: Vec<(f64, bool)> = outcomes
+        .iter()
+        .map(|o| (confidence(o), o.top_is_relevant()))
+        .collect();
+    let right = outcomes
+        .iter()
+        .filter(|o| o.decided_right(confidence(o) >= answer_at))
+        .count();
+    let latency = Latency::of(&outcomes.iter().map(|o| o.latency_ms).collect::<Vec<_>>());
+    ModeEval {
         fusion,
-        hit_at_1: h1 / n,
-        hit_at_3: h3 / n,
-        recall_at_10: h10 / n,
-        mrr: rr / n,
-        ndcg_at_10: ndcg / n,
-        decision_accuracy: right as f64 / cases.len().max(1) as f64,
-        mean_confidence_answerable: mean(&conf_a),
-        mean_confidence_offtopic: mean(&conf_o),
+        recall_at_1: within(1),
+        recall_at_3: within(3),
+        recall_at_5: within(5),
+        recall_at_10: within(10),
+        mrr: answerable
+            .iter()
+            .filter_map(|o| o.first_relevant)
+            .map(|r| 1.0 / (r as f64 + 1.0))
+            .sum::<f64>()
+            / n,
+        ndcg_at_10: answerable.iter().map(|o| o.ndcg_at_10).sum::<f64>() / n,
+        decision_accuracy: right as f64 / outcomes.len().max(1) as f64,
+        out_of_domain_not_answered: {
+            let ood: Vec<&Outcome> = outcomes.iter().filter(|o| !o.answerable).collect();
+            ood.iter().filter(|o| confidence(o) < answer_at).count() as f64
+                / ood.len().max(1) as f64
+        },
+        mean_confidence_answerable: mean(answerable.iter().map(|o| confidence(o)).collect()),
+        mean_confidence_offtopic: mean(
+            outcomes
+                .iter()
+                .filter(|o| !o.answerable)
+                .map(confidence)
+                .collect(),
+        ),
         ece: expected_calibration_error(&calibration, 10),
-    })
+        latency_p50_ms: latency.p50_ms,
+        latency_p99_ms: latency.p99_ms,
+    }
+}
+
+/// Runs every labelled question through `retriever` and scores the
+/// confidence and decisions it returned.
+pub fn evaluate(retriever: &Retriever, fusion: Fusion, cases: &[QueryCase]) -> Result<ModeEval> {
+    let outcomes = run_cases(retriever, cases)?;
+    let answer_at = f64::from(retriever.options().confidence.answer_at);
+    Ok(score(fusion, &outcomes, &|o| o.confidence, answer_at))
 }
 
 /// Everything one bench run measured.
@@ -550,7 +673,7 @@ pub fn run(
         http_query: http,
         query_embed: Latency::of(&embed),
         query_search: Latency::of(&search),
-        hit_at_3: configured.hit_at_3,
+        hit_at_3: configured.recall_at_3,
         answerable,
         decision_accuracy: configured.decision_accuracy,
         mean_confidence_answerable: configured.mean_confidence_answerable,
@@ -596,7 +719,7 @@ impl BenchReport {
     /// Retrieval quality per fusion mode, as a Markdown table.
     pub fn modes_table(&self) -> String {
         let mut out = vec![
-            "| fusion | hit@1 | hit@3 | recall@10 | MRR | nDCG@10 | decision acc. | ECE |"
+            "| fusion | recall@1 | recall@3 | recall@10 | MRR | nDCG@10 | decision acc. | ECE |"
                 .to_string(),
             "|---|---|---|---|---|---|---|---|".to_string(),
         ];
@@ -604,8 +727,8 @@ impl BenchReport {
             out.push(format!(
                 "| {:?} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.2} | {:.3} |",
                 m.fusion,
-                m.hit_at_1,
-                m.hit_at_3,
+                m.recall_at_1,
+                m.recall_at_3,
                 m.recall_at_10,
                 m.mrr,
                 m.ndcg_at_10,
@@ -661,6 +784,8 @@ mod tests {
         let cases = load_query_set(dir.path()).unwrap();
         assert_eq!(cases.len(), 2);
         assert_eq!(cases[0].expect, ["lang_vacuum.html"]);
+        assert_eq!(cases[0].grade("lang_vacuum.html"), 1.0);
+        assert_eq!(cases[0].grade("faq.html"), 0.0);
         assert!(cases[1].expect.is_empty(), "no relevant row: hand-off case");
         std::fs::write(dir.path().join("qrels/test.tsv"), "1\tx\n").unwrap();
         assert!(load_query_set(dir.path()).is_err());

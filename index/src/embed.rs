@@ -38,7 +38,20 @@ pub fn normalize(v: &mut [f32]) {
 
 /// Dot product; the cosine similarity of unit vectors.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    // Eight independent sums: an in-order f32 sum cannot be vectorised
+    // (addition is not associative), eight lanes compile to SIMD.
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (ca, ta) = a.as_chunks::<8>();
+    let (cb, tb) = b.as_chunks::<8>();
+    let mut acc = [0.0f32; 8];
+    for (x, y) in ca.iter().zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = ta.iter().zip(tb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
 }
 
 /// How token vectors become one sentence vector.

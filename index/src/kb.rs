@@ -335,6 +335,12 @@ impl KnowledgeBase {
         self.store.documents_of_source(source_id)
     }
 
+    /// Every stored chunk's id and vector, in id order (benchmarks read real
+    /// text vectors here).
+    pub fn for_each_vector(&self, sink: &mut dyn FnMut(crate::vector::Point)) -> Result<()> {
+        self.store.points_after(0, sink)
+    }
+
     /// Cached vectors for these content hashes: text embedded before is never
     /// embedded again.
     pub fn cached_embeddings(

@@ -101,20 +101,204 @@ fn schema() -> (Schema, Field, Vec<(&'static str, Field)>) {
     (b.build(), vid, fields)
 }
 
+/// English stop words: tantivy's list for English is Lucene's 33 words,
+/// which keeps "how", "do", "i", "my", "what", "can"… — the words every
+/// support question starts with. This is Snowball's English list (the other
+/// languages' lists in tantivy are Snowball's already), plus "can".
+const ENGLISH_STOP_WORDS: &[&str] = &[
+    "i",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "would",
+    "should",
+    "could",
+    "ought",
+    "can",
+    "a",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "s",
+    "t",
+    "don",
+    "doesn",
+    "isn",
+    "aren",
+    "can't",
+    "cannot",
+    "i'm",
+];
+
+/// The analyser of one language: words, lower-cased and ASCII-folded, stop
+/// words out, stemmed.
+fn analyzer(language: Language) -> TextAnalyzer {
+    let base = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(64))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter);
+    let stop = match language {
+        Language::English => Some(StopWordFilter::remove(
+            ENGLISH_STOP_WORDS.iter().map(|w| w.to_string()),
+        )),
+        other => StopWordFilter::new(other),
+    };
+    match stop {
+        Some(stop) => base.filter(stop).filter(Stemmer::new(language)).build(),
+        None => base.filter(Stemmer::new(language)).build(),
+    }
+}
+
 fn register_analyzers(index: &Index) {
     for (code, language, _) in LANGUAGES {
-        let base = TextAnalyzer::builder(SimpleTokenizer::default())
-            .filter(RemoveLongFilter::limit(64))
-            .filter(LowerCaser)
-            .filter(AsciiFoldingFilter);
-        let analyzer = match StopWordFilter::new(*language) {
-            Some(stop) => base.filter(stop).filter(Stemmer::new(*language)).build(),
-            None => base.filter(Stemmer::new(*language)).build(),
-        };
         index
             .tokenizers()
-            .register(&format!("quarry_{code}"), analyzer);
+            .register(&format!("quarry_{code}"), analyzer(*language));
     }
+}
+
+/// The terms `text` is indexed under in the language `code` (English if unknown).
+fn terms(code: &str, text: &str) -> std::collections::HashSet<String> {
+    static ANALYZERS: std::sync::OnceLock<Vec<(&'static str, TextAnalyzer)>> =
+        std::sync::OnceLock::new();
+    let all = ANALYZERS.get_or_init(|| LANGUAGES.iter().map(|l| (l.0, analyzer(l.1))).collect());
+    let mut analyzer = all
+        .iter()
+        .find(|a| a.0 == code)
+        .unwrap_or(&all[0])
+        .1
+        .clone();
+    let mut stream = analyzer.token_stream(text);
+    let mut out = std::collections::HashSet::new();
+    while let Some(token) = stream.next() {
+        out.insert(token.text.clone());
+    }
+    out
+}
+
+/// Share of the query's distinct terms that `text` contains, both analysed
+/// like `text` is indexed (its language's stop words and stemmer): 1.0 when
+/// every content word of the question occurs in the passage. A query of stop
+/// words only covers nothing.
+pub fn term_coverage(query: &str, text: &str) -> f32 {
+    let code = detect_language(text);
+    let wanted = terms(code, query);
+    if wanted.is_empty() {
+        return 0.0;
+    }
+    let have = terms(code, text);
+    wanted.iter().filter(|t| have.contains(*t)).count() as f32 / wanted.len() as f32
 }
 
 impl KeywordIndex {
@@ -251,6 +435,26 @@ mod tests {
                 "Wie kann ich mein Abonnement kündigen und eine Rückerstattung erhalten?"
             ),
             "de"
+        );
+    }
+
+    #[test]
+    fn coverage_counts_content_words_after_stemming() {
+        let text = "To cancel a subscription, open Billing and choose Cancel plan. \
+                    Refunds are paid within five days.";
+        assert_eq!(
+            term_coverage("How do I cancel my subscriptions?", text),
+            1.0
+        );
+        assert_eq!(term_coverage("cancelled refund", text), 1.0);
+        assert!((term_coverage("cancel the router firmware", text) - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(term_coverage("how do I", text), 0.0, "stop words only");
+        assert!(term_coverage("what is the refund policy", text) == 0.5);
+        let de =
+            "Um das Abonnement zu kündigen, öffnen Sie die Abrechnung und wählen Sie Kündigen.";
+        assert_eq!(
+            term_coverage("Wie kann ich mein Abonnement kündigen?", de),
+            1.0
         );
     }
 

@@ -140,6 +140,53 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Retrieval quality on the dev sets (corpora/dev, built by
+    /// scripts/fetch-devsets.sh): recall, nDCG, decision accuracy and
+    /// calibration per set and fusion mode.
+    Eval {
+        /// Dev set folders (default: every set under corpora/dev).
+        sets: Vec<PathBuf>,
+        /// Keep each set's knowledge base here between runs (reruns resync).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Only the configured fusion mode (no BM25 / vector / blend rows).
+        #[arg(long)]
+        quick: bool,
+        /// Fit the confidence model on these sets and write the parameter
+        /// file here (query/confidence.json is the shipped one).
+        #[arg(long)]
+        fit: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Fail when any set's recall@10 (configured fusion) falls below this.
+        #[arg(long)]
+        min_recall_at_10: Option<f64>,
+    },
+    /// HNSW against exact search: recall@10, latency, build time and memory
+    /// per vector over an ef sweep, at several sizes.
+    Ann {
+        /// Numbers of vectors.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        sizes: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+        ef: Vec<usize>,
+        /// Query vectors.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Real text vectors: a folder of knowledge-base data directories
+        /// (`quarry bench eval --data DIR` leaves one per dev set); queries
+        /// are then the dev sets' questions. Sizes beyond them are synthetic.
+        #[arg(long)]
+        real: Option<PathBuf>,
+        /// Write the recall-vs-latency plot here (SVG).
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Small run for CI (2,000 synthetic vectors, ef 16 and 64).
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Crawl throughput: serve a generated help site on 127.0.0.1 and crawl
     /// it twice (full, then conditional requests).
     Crawl {
@@ -171,7 +218,11 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,quarry=info")),
+                // html5ever warns about every malformed table it repairs:
+                // noise about the input, not about quarry.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,quarry=info,html5ever=error")
+                }),
         )
         .init();
     match run(Cli::parse()) {
@@ -213,6 +264,38 @@ fn run(cli: Cli) -> Result<()> {
         } => query(&config, &kb, question, top_k, json),
         Command::Serve { addr } => serve(&config, addr.unwrap_or(config.server.addr)),
         Command::Status => status(&config, &kb),
+        Command::Bench {
+            what:
+                Some(BenchCommand::Eval {
+                    sets,
+                    data,
+                    quick,
+                    fit,
+                    json,
+                    min_recall_at_10,
+                }),
+            ..
+        } => bench_eval(&config, sets, data, quick, fit, json, min_recall_at_10),
+        Command::Bench {
+            what:
+                Some(BenchCommand::Ann {
+                    sizes,
+                    ef,
+                    queries,
+                    real,
+                    svg,
+                    quick,
+                    json,
+                }),
+            ..
+        } => {
+            let (sizes, ef, queries) = if quick {
+                (vec![2_000], vec![16, 64], 50)
+            } else {
+                (sizes, ef, queries)
+            };
+            bench_ann(&config, &sizes, &ef, queries, real, svg, json)
+        }
         Command::Bench {
             what: Some(BenchCommand::Crawl { pages, quick, json }),
             ..
@@ -811,6 +894,169 @@ fn bench_load(
         println!("{}", serde_json::to_string_pretty(&runs)?);
     } else {
         print!("{}", quarry_bench::load::table(&runs));
+    }
+    Ok(())
+}
+
+fn bench_eval(
+    config: &Config,
+    sets: Vec<PathBuf>,
+    data: Option<PathBuf>,
+    quick: bool,
+    fit: Option<PathBuf>,
+    json: bool,
+    min_recall_at_10: Option<f64>,
+) -> Result<()> {
+    use quarry_query::Fusion;
+    let sets = if sets.is_empty() {
+        quarry_bench::eval::find_sets(std::path::Path::new("corpora/dev"))?
+    } else {
+        sets
+    };
+    if sets.is_empty() {
+        bail!(
+            "no dev sets: run scripts/fetch-devsets.sh (builds corpora/dev/) or name set folders"
+        );
+    }
+    let options = quarry_bench::eval::EvalOptions {
+        sets,
+        data,
+        ingest: config.ingest,
+        fusions: if quick {
+            Vec::new()
+        } else {
+            vec![Fusion::Keyword, Fusion::Vector, Fusion::Rrf, Fusion::Blend]
+        },
+    };
+    let report =
+        quarry_bench::eval::run_eval(embedder(config)?, config.index, config.query, &options)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    if let Some(path) = fit {
+        let file = report.fit_file(config.query.confidence);
+        std::fs::write(&path, serde_json::to_string_pretty(&file)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "confidence model written to {}: {:?}",
+            path.display(),
+            file.options
+        );
+    }
+    if let Some(floor) = min_recall_at_10 {
+        for set in &report.sets {
+            let m = report
+                .configured(set)
+                .context("the configured fusion mode was not evaluated")?;
+            if m.recall_at_10 < floor {
+                bail!(
+                    "{}: recall@10 of {:?} fusion is {:.3}, below the floor of {floor}",
+                    set.name,
+                    m.fusion,
+                    m.recall_at_10
+                );
+            }
+            println!(
+                "{}: recall@10 {:.3} ≥ floor {floor}: ok",
+                set.name, m.recall_at_10
+            );
+        }
+    }
+    Ok(())
+}
+
+fn bench_ann(
+    config: &Config,
+    sizes: &[usize],
+    efs: &[usize],
+    queries: usize,
+    real: Option<PathBuf>,
+    svg: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    use quarry_bench::ann;
+    let mut rows = Vec::new();
+    let mut largest_real = 0;
+    if let Some(dir) = real {
+        let embedder = embedder(config)?;
+        let mut base = Vec::new();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("kb").is_dir())
+            .collect();
+        dirs.sort();
+        for d in &dirs {
+            let catalog = quarry_index::Catalog::open(d, embedder.clone(), config.index)?;
+            if let Some(kb) = catalog.get(quarry_index::DEFAULT_KB)? {
+                kb.for_each_vector(&mut |(_, v)| base.push(v))?;
+            }
+        }
+        let sets = quarry_bench::eval::find_sets(std::path::Path::new("corpora/dev"))?;
+        let mut texts = Vec::new();
+        for set in &sets {
+            texts.extend(
+                quarry_bench::load_query_set(set)?
+                    .into_iter()
+                    .map(|c| c.query),
+            );
+        }
+        let step = (texts.len() / queries.max(1)).max(1);
+        let query_vectors: Vec<Vec<f32>> = texts
+            .iter()
+            .step_by(step)
+            .take(queries)
+            .map(|t| embedder.embed_query(t))
+            .collect::<std::result::Result<_, _>>()?;
+        let real_sizes: Vec<usize> = sizes.iter().copied().filter(|n| *n <= base.len()).collect();
+        let real_sizes = if real_sizes.is_empty() {
+            vec![base.len()]
+        } else {
+            real_sizes
+        };
+        eprintln!(
+            "ann: {} text vectors from {} knowledge bases, {} questions",
+            base.len(),
+            dirs.len(),
+            query_vectors.len()
+        );
+        largest_real = base.len();
+        rows.extend(ann::sweep(
+            &base,
+            "text",
+            &real_sizes,
+            &query_vectors,
+            efs,
+            &config.index.hnsw,
+        )?);
+    }
+    let synthetic_sizes: Vec<usize> = sizes
+        .iter()
+        .copied()
+        .filter(|n| *n > largest_real)
+        .collect();
+    if let Some(max) = synthetic_sizes.iter().copied().max() {
+        let mut base = ann::synthetic(max + queries, 384, 1_000, 42);
+        let query_vectors = base.split_off(max);
+        rows.extend(ann::sweep(
+            &base,
+            "synthetic",
+            &synthetic_sizes,
+            &query_vectors,
+            efs,
+            &config.index.hnsw,
+        )?);
+    }
+    if let Some(path) = svg {
+        std::fs::write(&path, ann::svg(&rows))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", ann::table(&rows));
     }
     Ok(())
 }

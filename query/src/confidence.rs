@@ -1,15 +1,16 @@
 //! How sure quarry is that the top passage answers the question, and what the
 //! answering layer should do about it.
 //!
-//! This first version is a logistic function of two retrieval features, the
-//! top cosine similarity and its margin over the runner-up:
+//! The confidence is a logistic regression over five features of the result:
 //!
-//! `p = σ(w_sim · (s₁ − center) + w_margin · (s₁ − s₂))`
+//! `p = σ(bias + w_sim·similarity + w_margin·margin + w_kw·ln(1 + bm25)
+//!        + w_agree·agreement + w_cov·coverage)`
 //!
-//! Defaults were set by hand from the bundled sample corpus (see the README):
-//! with all-MiniLM-L6-v2, questions the corpus answers put the right passage at
-//! s₁ ≈ 0.55–0.8, off-topic questions top out around 0.1–0.35. A later version
-//! fits these weights on labelled dev sets.
+//! The weights and the `answer` / `clarify` thresholds are fitted offline on
+//! the dev sets in `corpora/dev/` by `quarry bench eval --fit` and shipped in
+//! `query/confidence.json` (the defaults below); a config can override any of
+//! them. See the README's "Retrieval quality" section for how they were
+//! fitted and how well they are calibrated.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,27 +26,108 @@ pub enum Decision {
     Handoff,
 }
 
-/// Weights of the confidence function and the decision thresholds.
+/// What the confidence is computed from, all about the top passage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Features {
+    /// Cosine similarity of the query and the top passage.
+    pub similarity: f32,
+    /// The top passage's similarity minus the best similarity among the
+    /// other passages (negative when another passage is closer).
+    pub margin: f32,
+    /// The top passage's BM25 score (0 when the keyword search missed it).
+    pub keyword_score: f32,
+    /// Agreement of the two rankings on the top passage: the mean of
+    /// 1/rank in the vector and the keyword ranking (0 where it is absent),
+    /// 1.0 when both put it first.
+    pub agreement: f32,
+    /// Share of the question's content words (stemmed, stop words out) the
+    /// top passage contains.
+    pub coverage: f32,
+}
+
+impl Features {
+    /// The model's inputs, in the order of [`ConfidenceOptions::weights`].
+    pub fn inputs(&self) -> [f64; 5] {
+        [
+            f64::from(self.similarity),
+            f64::from(self.margin),
+            f64::from(self.keyword_score.max(0.0)).ln_1p(),
+            f64::from(self.agreement),
+            f64::from(self.coverage),
+        ]
+    }
+}
+
+/// Names of [`Features::inputs`], for reports and the parameter file.
+pub const FEATURE_NAMES: [&str; 5] = [
+    "similarity",
+    "margin",
+    "ln(1+bm25)",
+    "agreement",
+    "coverage",
+];
+
+/// Weights of the confidence model and the decision thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConfidenceOptions {
-    pub center: f32,
+    pub bias: f32,
     pub weight_similarity: f32,
     pub weight_margin: f32,
+    /// Weight of ln(1 + BM25 score of the top passage).
+    pub weight_keyword: f32,
+    pub weight_agreement: f32,
+    pub weight_coverage: f32,
     /// Confidence at or above which the decision is `answer`…
     pub answer_at: f32,
     /// …and at or above which it is `clarify` (below: `handoff`).
     pub clarify_at: f32,
 }
 
+/// `query/confidence.json`: the fitted options and how they were fitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfidenceFile {
+    pub options: ConfidenceOptions,
+    /// Free-form provenance: dev sets, sample counts, cross-validated scores.
+    #[serde(default)]
+    pub fit: serde_json::Value,
+}
+
+/// The parameter file compiled into the binary.
+pub const SHIPPED: &str = include_str!("../confidence.json");
+
 impl Default for ConfidenceOptions {
     fn default() -> Self {
+        // Not through `ConfidenceFile`: its `#[serde(default)]` options would
+        // call this function again for their defaults.
+        #[derive(Deserialize)]
+        struct Shipped {
+            options: Fitted,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fitted {
+            bias: f32,
+            weight_similarity: f32,
+            weight_margin: f32,
+            weight_keyword: f32,
+            weight_agreement: f32,
+            weight_coverage: f32,
+            answer_at: f32,
+            clarify_at: f32,
+        }
+        let f = serde_json::from_str::<Shipped>(SHIPPED)
+            .expect("query/confidence.json is valid (tested)")
+            .options;
         Self {
-            center: 0.45,
-            weight_similarity: 12.0,
-            weight_margin: 4.0,
-            answer_at: 0.6,
-            clarify_at: 0.3,
+            bias: f.bias,
+            weight_similarity: f.weight_similarity,
+            weight_margin: f.weight_margin,
+            weight_keyword: f.weight_keyword,
+            weight_agreement: f.weight_agreement,
+            weight_coverage: f.weight_coverage,
+            answer_at: f.answer_at,
+            clarify_at: f.clarify_at,
         }
     }
 }
@@ -56,6 +138,9 @@ impl Default for ConfidenceOptions {
 pub struct DecisionDetails {
     pub top_similarity: f32,
     pub margin: f32,
+    pub keyword_score: f32,
+    pub agreement: f32,
+    pub coverage: f32,
     pub confidence: f32,
     pub answer_at: f32,
     pub clarify_at: f32,
@@ -74,34 +159,72 @@ impl ConfidenceOptions {
         {
             return Err("confidence thresholds need 0 ≤ clarify_at ≤ answer_at ≤ 1".into());
         }
+        let weights = [self.bias].into_iter().chain(self.weights());
+        if weights.into_iter().any(|w| !w.is_finite()) {
+            return Err("confidence weights must be finite numbers".into());
+        }
         Ok(())
     }
 
-    /// Confidence from the similarities of the ranked passages (best first).
-    pub fn assess(&self, similarities: &[f32]) -> (Decision, DecisionDetails) {
-        let top = similarities.first().copied().unwrap_or(0.0);
-        let margin = match similarities.get(1) {
-            Some(second) => top - second,
-            None => top,
-        };
-        let confidence = if similarities.is_empty() {
-            0.0
-        } else {
-            let z = self.weight_similarity * (top - self.center) + self.weight_margin * margin;
-            1.0 / (1.0 + (-z).exp())
-        };
-        let decision = if confidence >= self.answer_at {
+    /// The feature weights, in the order of [`Features::inputs`].
+    pub fn weights(&self) -> [f32; 5] {
+        [
+            self.weight_similarity,
+            self.weight_margin,
+            self.weight_keyword,
+            self.weight_agreement,
+            self.weight_coverage,
+        ]
+    }
+
+    /// Options with `bias` and `weights` (in the order of [`Features::inputs`]).
+    pub fn with_weights(self, bias: f64, weights: &[f64; 5]) -> Self {
+        Self {
+            bias: bias as f32,
+            weight_similarity: weights[0] as f32,
+            weight_margin: weights[1] as f32,
+            weight_keyword: weights[2] as f32,
+            weight_agreement: weights[3] as f32,
+            weight_coverage: weights[4] as f32,
+            ..self
+        }
+    }
+
+    /// The probability that the top passage answers the question.
+    pub fn probability(&self, features: &Features) -> f32 {
+        let z = f64::from(self.bias)
+            + features
+                .inputs()
+                .iter()
+                .zip(self.weights())
+                .map(|(x, w)| x * f64::from(w))
+                .sum::<f64>();
+        (1.0 / (1.0 + (-z).exp())) as f32
+    }
+
+    pub fn decide(&self, confidence: f32) -> Decision {
+        if confidence >= self.answer_at {
             Decision::Answer
         } else if confidence >= self.clarify_at {
             Decision::Clarify
         } else {
             Decision::Handoff
-        };
+        }
+    }
+
+    /// Confidence and decision for a result whose top passage has
+    /// `features` (`None`: no passage at all, a hand-off).
+    pub fn assess(&self, features: Option<&Features>) -> (Decision, DecisionDetails) {
+        let f = features.copied().unwrap_or_default();
+        let confidence = features.map_or(0.0, |f| self.probability(f));
         (
-            decision,
+            self.decide(confidence),
             DecisionDetails {
-                top_similarity: top,
-                margin,
+                top_similarity: f.similarity,
+                margin: f.margin,
+                keyword_score: f.keyword_score,
+                agreement: f.agreement,
+                coverage: f.coverage,
                 confidence,
                 answer_at: self.answer_at,
                 clarify_at: self.clarify_at,
@@ -115,31 +238,57 @@ impl ConfidenceOptions {
 mod tests {
     use super::*;
 
+    fn features(similarity: f32, margin: f32, coverage: f32) -> Features {
+        Features {
+            similarity,
+            margin,
+            keyword_score: 10.0 * coverage,
+            agreement: coverage,
+            coverage,
+        }
+    }
+
     #[test]
-    fn confidence_rises_with_similarity_and_margin() {
+    fn the_shipped_parameter_file_is_valid_and_the_default() {
+        let file: ConfidenceFile = serde_json::from_str(SHIPPED).unwrap();
+        file.options.validate().unwrap();
+        assert_eq!(file.options, ConfidenceOptions::default());
+        assert!(
+            file.fit.get("samples").is_some(),
+            "the file says what it was fitted on"
+        );
+    }
+
+    #[test]
+    fn confidence_rises_with_the_evidence() {
         let c = ConfidenceOptions::default();
-        let (d_hi, hi) = c.assess(&[0.75, 0.5]);
-        let (d_mid, mid) = c.assess(&[0.45, 0.44]);
-        let (d_lo, lo) = c.assess(&[0.15, 0.14]);
-        assert!(hi.confidence > mid.confidence && mid.confidence > lo.confidence);
-        assert_eq!((d_hi, d_lo), (Decision::Answer, Decision::Handoff));
-        assert_eq!(d_mid, Decision::Clarify);
-        assert!(c.assess(&[0.6, 0.59]).1.confidence < c.assess(&[0.6, 0.3]).1.confidence);
+        let hi = c.probability(&features(0.75, 0.2, 1.0));
+        let mid = c.probability(&features(0.45, 0.02, 0.5));
+        let lo = c.probability(&features(0.15, 0.0, 0.0));
+        assert!(hi > mid && mid > lo, "{hi} {mid} {lo}");
+        assert_eq!(c.decide(hi), Decision::Answer);
+        assert_eq!(c.decide(lo), Decision::Handoff);
+        assert_eq!(c.decide(c.clarify_at), Decision::Clarify);
     }
 
     #[test]
     fn no_passages_means_handoff() {
-        let (d, details) = ConfidenceOptions::default().assess(&[]);
+        let (d, details) = ConfidenceOptions::default().assess(None);
         assert_eq!((d, details.confidence), (Decision::Handoff, 0.0));
     }
 
     #[test]
-    fn thresholds_are_validated() {
+    fn thresholds_and_weights_are_validated() {
         let bad = ConfidenceOptions {
             answer_at: 0.2,
             clarify_at: 0.5,
             ..ConfidenceOptions::default()
         };
         assert!(bad.validate().is_err());
+        let nan = ConfidenceOptions {
+            weight_margin: f32::NAN,
+            ..ConfidenceOptions::default()
+        };
+        assert!(nan.validate().is_err());
     }
 }

@@ -28,7 +28,9 @@ mod service;
 
 pub use auth::{Auth, Scope, issue_kb_tokens};
 pub use cache::{CacheStats, QueryCache};
-pub use confidence::{ConfidenceOptions, Decision, DecisionDetails};
+pub use confidence::{
+    ConfidenceFile, ConfidenceOptions, Decision, DecisionDetails, FEATURE_NAMES, Features,
+};
 pub use error::{Error, Result};
 pub use retrieve::{
     Citation, Fusion, Passage, QueryOptions, QueryRequest, QueryResponse, Retriever,

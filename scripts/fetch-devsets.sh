@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds the retrieval dev sets in corpora/dev/ (see corpora/README.md) from
+# documentation that ships in Debian packages: sqlite3-doc, r-doc-html,
+# git-doc, gnome-user-docs (English, German, French) and, for the GNOME sets'
+# out-of-domain questions, libreoffice-help-de / -fr. The packages come from
+# the Debian archive with `apt-get download` (no installation), are unpacked
+# with `dpkg-deb -x`, and corpora/tools/make_devsets.py (standard library
+# Python) turns them into BEIR-style sets. Idempotent: downloads and the build
+# are kept in .cache/devsets and redone only when a package or the script
+# changed.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${QUARRY_DEVSETS_CACHE:-$root/.cache/devsets}"
+out="$root/corpora/dev"
+python="${PYTHON:-python3}"
+packages=(sqlite3-doc r-doc-html git-doc gnome-user-docs libreoffice-help-de libreoffice-help-fr)
+
+mkdir -p "$cache/debs" "$cache/pkg"
+cd "$cache/debs"
+missing=()
+for p in "${packages[@]}"; do
+  compgen -G "${p}_*.deb" >/dev/null || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "devsets: downloading ${missing[*]}"
+  if ! apt-get download -qq "${missing[@]}" 2>/dev/null; then
+    # A fresh machine may have no package lists yet.
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    apt-get download -qq "${missing[@]}"
+  fi
+fi
+for p in "${packages[@]}"; do
+  deb="$(ls -1 "${p}"_*.deb | sort | tail -n 1)"
+  if [ "$(cat "$cache/pkg/$p.from" 2>/dev/null)" != "$deb" ]; then
+    rm -rf "${cache:?}/pkg/$p"
+    dpkg-deb -x "$deb" "$cache/pkg/$p"
+    echo "$deb" > "$cache/pkg/$p.from"
+  fi
+done
+
+stamp="$(cat "$cache"/pkg/*.from "$root/corpora/tools/make_devsets.py" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
+  echo "devsets: corpora/dev is up to date"
+  exit 0
+fi
+"$python" "$root/corpora/tools/make_devsets.py" "$cache/pkg" "$out"
+echo "$stamp" > "$out/.stamp"
