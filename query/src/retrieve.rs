@@ -526,7 +526,11 @@ mod tests {
         let k = [(3, 12.0), (4, 9.0), (1, 2.0)];
         // 1 and 3 are in both lists; 1 is higher on average.
         assert_eq!(order(Fusion::Rrf, &v, &k), vec![1, 3, 2, 4]);
-        let top = fuse(&[(7, 0.5)], &[(7, 3.0)], &QueryOptions::default())[0];
+        let rrf = QueryOptions {
+            fusion: Fusion::Rrf,
+            ..QueryOptions::default()
+        };
+        let top = fuse(&[(7, 0.5)], &[(7, 3.0)], &rrf)[0];
         assert!(
             (top.fused - 1.0).abs() < 1e-6,
             "first in both lists scores 1"
