@@ -73,19 +73,7 @@ pub struct EvalReport {
     pub pooled_cross_validated: Vec<Calibration>,
     /// Every question's outcome, per fusion mode, per set (for refitting).
     #[serde(skip)]
-    pub outcomes: BTreeMap<(String, FusionKey), Vec<Outcome>>,
-}
-
-/// A sortable stand-in for [`Fusion`] in map keys.
-pub type FusionKey = u8;
-
-fn key(f: Fusion) -> FusionKey {
-    match f {
-        Fusion::Rrf => 0,
-        Fusion::Blend => 1,
-        Fusion::Vector => 2,
-        Fusion::Keyword => 3,
-    }
+    pub outcomes: BTreeMap<(String, Fusion), Vec<Outcome>>,
 }
 
 /// The dev sets under `root` (folders with a `docs/` folder and a query set), sorted.
@@ -149,7 +137,7 @@ pub fn run_eval(
             let o = run_cases(&retriever, &cases)?;
             let answer_at = f64::from(query.confidence.answer_at);
             modes.push(score(*fusion, &o, &|o| o.confidence, answer_at));
-            outcomes.insert((name.clone(), key(*fusion)), o);
+            outcomes.insert((name.clone(), *fusion), o);
         }
         let answerable = cases.iter().filter(|c| !c.expect.is_empty()).count();
         sets.push(SetEval {
@@ -194,7 +182,7 @@ impl EvalReport {
     fn pooled(&self, fusion: Fusion) -> Vec<(&str, &Outcome)> {
         self.outcomes
             .iter()
-            .filter(|((_, f), _)| *f == key(fusion))
+            .filter(|((_, f), _)| *f == fusion)
             .flat_map(|((set, _), o)| o.iter().map(move |o| (set.as_str(), o)))
             .collect()
     }
@@ -227,7 +215,7 @@ impl EvalReport {
         let all: Vec<(f64, bool, bool)> = pooled.iter().map(|(set, o)| judged(set, o)).collect();
         self.pooled_cross_validated.push(calibration(fusion, &all));
         for set in &mut self.sets {
-            let Some(outcomes) = self.outcomes.get(&(set.name.clone(), key(fusion))) else {
+            let Some(outcomes) = self.outcomes.get(&(set.name.clone(), fusion)) else {
                 continue;
             };
             let rows: Vec<(f64, bool, bool)> =

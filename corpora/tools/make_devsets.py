@@ -43,6 +43,10 @@ def clean(text):
     return re.sub(r"\s+([?.,!:;)])", r"\1", text)
 
 
+def read(path):
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
 def page(title, body):
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
@@ -125,8 +129,8 @@ def sqlite_set(pkgroot):
     files = sorted(p for p in base.glob("*.html") if p.name != "faq.html")
     names = {p.name for p in files}
     for p in files:
-        s.add_doc(p.name, p.read_text(encoding="utf-8", errors="replace"))
-    faq = (base / "faq.html").read_text(encoding="utf-8", errors="replace")
+        s.add_doc(p.name, read(p))
+    faq = read(base / "faq.html")
     toc = dict(re.findall(r'<a href="#q(\d+)">(.*?)</a>', faq, re.S))
     parts = re.split(r'<a name="q(\d+)"></a>', faq)
     for i in range(1, len(parts), 2):
@@ -169,8 +173,8 @@ def git_set(pkgroot):
     flat = {p: "-".join(p.relative_to(base).parts) for p in files}
     names = set(flat.values())
     for p, name in flat.items():
-        s.add_doc(name, p.read_text(encoding="utf-8", errors="replace"))
-    faq = (base / "gitfaq.html").read_text(encoding="utf-8", errors="replace")
+        s.add_doc(name, read(p))
+    faq = read(base / "gitfaq.html")
     n = 0
     for question, answer in dd_blocks(faq):
         question = clean(question)
@@ -198,8 +202,8 @@ def r_set(pkgroot):
     )
     for p in sorted(base.glob("*.html")):
         if p.name != "R-FAQ.html":
-            s.add_doc(p.name, p.read_text(encoding="utf-8", errors="replace"))
-    faq = (base / "R-FAQ.html").read_text(encoding="utf-8", errors="replace")
+            s.add_doc(p.name, read(p))
+    faq = read(base / "R-FAQ.html")
     # Each section: <div class="section" id=…><div class="header">nav</div>
     # <span…></span><h3 class="section">N.M Question?</h3> answer <hr></div>
     for m in re.finditer(
@@ -319,7 +323,7 @@ def libreoffice_titles(pkgroot, lang):
     base = pkgroot / f"libreoffice-help-{lang}/usr/share/libreoffice/help/{lang}/text/scalc/guide"
     out = []
     for p in sorted(base.glob("*.html")):
-        m = re.search(r"<title>(.*?)</title>", p.read_text(encoding="utf-8", errors="replace"), re.S)
+        m = re.search(r"<title>(.*?)</title>", read(p), re.S)
         if m and len(clean(m.group(1)).split()) >= 3:
             out.append((f"lo-{lang}-{p.stem}", clean(m.group(1))))
     return out

@@ -166,6 +166,8 @@ impl HnswIndex {
         let indexation = self.graph.get_point_indexation();
         let mut links: std::collections::HashMap<usize, Vec<usize>> =
             std::collections::HashMap::with_capacity(self.graph.get_nb_point());
+        let mut incoming: std::collections::HashMap<usize, usize> =
+            std::collections::HashMap::with_capacity(self.graph.get_nb_point());
         let mut top: Vec<usize> = Vec::new();
         let mut top_level = 0u8;
         for point in indexation {
@@ -178,12 +180,15 @@ impl HnswIndex {
             if level == top_level {
                 top.push(id);
             }
-            let out = point
+            let out: Vec<usize> = point
                 .get_neighborhood_id()
                 .into_iter()
                 .flatten()
                 .map(|n| n.d_id)
                 .collect();
+            for &n in &out {
+                *incoming.entry(n).or_default() += 1;
+            }
             links.insert(id, out);
         }
         let mut seen: std::collections::HashSet<usize> = top.iter().copied().collect();
@@ -198,13 +203,6 @@ impl HnswIndex {
         // Reachable is not enough: a point with only a link or two into it
         // (far from everything) may never be on a greedy search's path.
         // Those are checked the way a query would find them.
-        let mut incoming: std::collections::HashMap<usize, usize> =
-            std::collections::HashMap::with_capacity(links.len());
-        for out in links.values() {
-            for &n in out {
-                *incoming.entry(n).or_default() += 1;
-            }
-        }
         let weak = (usize::from(self.graph.get_max_nb_connection()) / WEAKLY_LINKED_DIVISOR).max(2);
         let orphans: Vec<Point> = indexation
             .into_iter()

@@ -13,6 +13,25 @@ use quarry_ingest::{ChunkOptions, Chunker, FileSource, IngestOptions, NoProgress
 use std::path::Path;
 use std::sync::Arc;
 
+/// Writes a `secs`-second test-pattern video with a sine tone (MPEG-4
+/// video, `audio_codec` audio) to `path`. Needs `ffmpeg` (scripts/deps.sh).
+fn test_video(path: &Path, secs: u32, audio_codec: &str) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-y", "-v", "error", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=96x64:rate=25:duration={secs}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=duration={secs}"))
+        .args(["-c:v", "mpeg4", "-c:a", audio_codec])
+        .arg(path)
+        .output()
+        .expect("ffmpeg is needed: run scripts/deps.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn section_strategy() -> impl Strategy<Value = Section> {
     let word = prop::sample::select(vec![
         "alpha",
@@ -239,34 +258,7 @@ fn folder_ingest_reports_failures_and_resyncs_incrementally() {
 fn a_video_with_sidecar_subtitles_is_cited_by_time() {
     let docs = tempfile::tempdir().unwrap();
     let video = docs.path().join("reset.avi");
-    let out = std::process::Command::new("ffmpeg")
-        .args([
-            "-y",
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=96x64:rate=25:duration=20",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=20",
-            "-c:v",
-            "mpeg4",
-            "-c:a",
-            "mp3",
-        ])
-        .arg(&video)
-        .output()
-        .expect("ffmpeg is needed: run scripts/deps.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    test_video(&video, 20, "mp3");
     let srt = |last: &str| {
         format!(
             "1\n00:00:01,000 --> 00:00:04,000\nWelcome to the router video.\n\n\
@@ -765,34 +757,7 @@ mod sync {
     fn uploaded_subtitles_pair_with_their_video() {
         let tmp = tempfile::tempdir().unwrap();
         let video = tmp.path().join("setup.mp4");
-        let out = std::process::Command::new("ffmpeg")
-            .args([
-                "-y",
-                "-v",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=96x64:rate=25:duration=10",
-            ])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=duration=10",
-                "-c:v",
-                "mpeg4",
-                "-c:a",
-                "aac",
-            ])
-            .arg(&video)
-            .output()
-            .expect("ffmpeg is needed: run scripts/deps.sh");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        test_video(&video, 10, "aac");
         let data = tempfile::tempdir().unwrap();
         let s = syncer(data.path(), 3600);
         let upload = |name: &str, bytes: Vec<u8>| {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// How the vector and keyword rankings become one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Fusion {
     /// Reciprocal rank fusion: Σ 1 / (k + rank) over both rankings.
@@ -301,9 +303,7 @@ pub fn features(query: &str, passages: &[Passage]) -> Option<crate::Features> {
     let runner_up = passages[1..]
         .iter()
         .map(|p| p.score_details.vector_similarity)
-        .fold(None, |best: Option<f32>, s| {
-            Some(best.map_or(s, |b| b.max(s)))
-        });
+        .reduce(f32::max);
     let inverse = |rank: Option<usize>| rank.map_or(0.0, |r| 1.0 / r as f32);
     // A short answer's question is what it matched on; its text is the answer.
     let text = top.question.as_deref().unwrap_or(&top.text);
