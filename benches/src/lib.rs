@@ -440,6 +440,9 @@ pub struct BenchOptions {
     /// Embedding parallelism of the raw run (0 = one per core); use the
     /// pipeline's embed worker count.
     pub embed_workers: usize,
+    /// Build the knowledge base in this (new or empty) folder and keep it,
+    /// e.g. for `bench load --existing`; `None`: a temporary folder.
+    pub keep: Option<PathBuf>,
 }
 
 /// Parses and chunks a folder exactly like the pipeline, returning the texts
@@ -619,8 +622,24 @@ pub fn run(
         options.ingest.embed_batch,
     )?;
 
-    let data = tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))?;
-    let catalog = Arc::new(Catalog::open(data.path(), embedder.clone(), index)?);
+    let temp;
+    let data = match &options.keep {
+        Some(dir) => {
+            let used = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+            if used {
+                return Err(Error::Setup(format!(
+                    "{} is not empty: the ingest must start from nothing to be timed",
+                    dir.display()
+                )));
+            }
+            dir.clone()
+        }
+        None => {
+            temp = tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))?;
+            temp.path().to_owned()
+        }
+    };
+    let catalog = Arc::new(Catalog::open(&data, embedder.clone(), index)?);
     let kb = catalog
         .get(DEFAULT_KB)?
         .ok_or_else(|| Error::Setup("no default knowledge base".into()))?;

@@ -112,6 +112,14 @@ enum Command {
         /// Small run for CI: fewer raw-embedder chunks and queries.
         #[arg(long)]
         quick: bool,
+        /// Time the raw embedder on the first N chunks only (default: all;
+        /// a large corpus needs a few thousand for a stable figure).
+        #[arg(long)]
+        raw_chunks: Option<usize>,
+        /// Build the knowledge base in this new or empty folder and keep it
+        /// (for `bench load --existing`); default: a temporary folder.
+        #[arg(long)]
+        keep: Option<PathBuf>,
         #[arg(long)]
         json: bool,
         /// Fail when recall@10 of the configured fusion falls below this
@@ -137,6 +145,11 @@ enum BenchCommand {
         /// Small run for CI (100 requests per level).
         #[arg(long)]
         quick: bool,
+        /// Serve the knowledge base already in the data folder (e.g. built
+        /// by `quarry bench --keep DIR`) instead of ingesting the corpus'
+        /// docs/; the corpus then only supplies the questions.
+        #[arg(long)]
+        existing: bool,
         #[arg(long)]
         json: bool,
     },
@@ -173,8 +186,9 @@ enum BenchCommand {
         /// Query vectors.
         #[arg(long, default_value_t = 200)]
         queries: usize,
-        /// Real text vectors: a folder of knowledge-base data directories
-        /// (`quarry bench eval --data DIR` leaves one per dev set); queries
+        /// Real text vectors: a knowledge-base data directory (`quarry bench
+        /// --keep DIR`), or a folder of them (`quarry bench eval --data DIR`
+        /// leaves one per dev set); queries
         /// are then the dev sets' questions. Sizes beyond them are synthetic.
         #[arg(long)]
         real: Option<PathBuf>,
@@ -236,6 +250,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
+    let config_path = cli.config.clone();
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }
@@ -307,14 +322,24 @@ fn run(cli: Cli) -> Result<()> {
                     clients,
                     requests,
                     quick,
+                    existing,
                     json,
                 }),
             ..
         } => bench_load(
             &config,
-            &corpus,
-            &clients,
-            if quick { requests.min(100) } else { requests },
+            quarry_bench::load::LoadOptions {
+                exe: std::env::current_exe().context("locating the quarry binary")?,
+                args: config_path
+                    .iter()
+                    .flat_map(|p| [std::ffi::OsString::from("--config"), p.into()])
+                    .collect(),
+                corpus,
+                existing: existing.then(|| config.data_dir.clone()),
+                clients,
+                requests: if quick { requests.min(100) } else { requests },
+                cache_size: config.query.cache_size.max(1_000),
+            },
             json,
         ),
         Command::Bench {
@@ -322,9 +347,27 @@ fn run(cli: Cli) -> Result<()> {
             corpus,
             queries,
             quick,
+            raw_chunks,
+            keep,
             json,
             min_recall_at_10,
-        } => bench(&config, corpus, queries, quick, json, min_recall_at_10),
+        } => bench(
+            &config,
+            quarry_bench::BenchOptions {
+                corpus,
+                queries: if quick { queries.min(20) } else { queries },
+                max_raw_chunks: if quick {
+                    64
+                } else {
+                    raw_chunks.unwrap_or(usize::MAX)
+                },
+                ingest: config.ingest,
+                embed_workers: config.ingest.embed_workers,
+                keep,
+            },
+            json,
+            min_recall_at_10,
+        ),
     }
 }
 
@@ -874,22 +917,23 @@ fn status(config: &Config, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn bench_load(
-    config: &Config,
-    corpus: &std::path::Path,
-    clients: &[usize],
-    requests: usize,
-    json: bool,
-) -> Result<()> {
-    let runs = quarry_bench::load::run_load(
-        embedder(config)?,
-        config.index,
-        config.query,
-        config.ingest,
-        corpus,
-        clients,
-        requests,
-    )?;
+fn bench_load(config: &Config, options: quarry_bench::load::LoadOptions, json: bool) -> Result<()> {
+    let embedder = embedder(config)?;
+    if let Some(dir) = &options.existing {
+        let catalog = Catalog::open(dir, embedder.clone(), config.index)?;
+        let kb = catalog
+            .get(quarry_index::DEFAULT_KB)?
+            .context("no default knowledge base in the data folder")?;
+        let stats = kb.stats()?;
+        eprintln!(
+            "load: serving {} ({} chunks, {} vectors: {:.0} MB of raw f32)",
+            dir.display(),
+            stats.store.chunks,
+            stats.vector_points,
+            (stats.vector_points * embedder.dimensions() * 4) as f64 / 1e6
+        );
+    }
+    let runs = quarry_bench::load::run_load(embedder, config.index, config.ingest, &options)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
     } else {
@@ -982,11 +1026,15 @@ fn bench_ann(
     if let Some(dir) = real {
         let embedder = embedder(config)?;
         let mut base = Vec::new();
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("kb").is_dir())
-            .collect();
+        let mut dirs: Vec<PathBuf> = if dir.join("kb").is_dir() {
+            vec![dir.clone()]
+        } else {
+            std::fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("kb").is_dir())
+                .collect()
+        };
         dirs.sort();
         for d in &dirs {
             let catalog = quarry_index::Catalog::open(d, embedder.clone(), config.index)?;
@@ -1076,22 +1124,13 @@ fn bench_crawl(config: &Config, pages: usize, json: bool) -> Result<()> {
 
 fn bench(
     config: &Config,
-    corpus: PathBuf,
-    queries: usize,
-    quick: bool,
+    options: quarry_bench::BenchOptions,
     json: bool,
     min_recall_at_10: Option<f64>,
 ) -> Result<()> {
-    if !corpus.join("docs").is_dir() {
-        bail!("{} has no docs/ folder", corpus.display());
+    if !options.corpus.join("docs").is_dir() {
+        bail!("{} has no docs/ folder", options.corpus.display());
     }
-    let options = quarry_bench::BenchOptions {
-        corpus,
-        queries: if quick { queries.min(20) } else { queries },
-        max_raw_chunks: if quick { 64 } else { usize::MAX },
-        ingest: config.ingest,
-        embed_workers: config.ingest.embed_workers,
-    };
     let report = quarry_bench::run(embedder(config)?, config.index, config.query, &options)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Every benchmark in one run, results side by side in bench-results/ (one
+# JSON file per benchmark, plus the machine it ran on).
+# The README's benchmark section quotes these files.
+#
+#   scripts/bench-all.sh           full run: builds the dev sets and the
+#                                  ~100k-chunk corpus, ingests it (~40 min
+#                                  on 2 cores), then load, ANN (10k–1M),
+#                                  crawl and quality; a few hours in all
+#   scripts/bench-all.sh --quick   every harness small (what CI runs), minutes
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=""
+[ "${1:-}" = "--quick" ] && quick="--quick"
+out="${QUARRY_BENCH_OUT:-bench-results}"
+mkdir -p "$out"
+cargo build --release --locked --bin quarry
+q=./target/release/quarry
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+  echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+} > "$out/machine.txt"
+run() { # name, then the quarry arguments
+  local name="$1"; shift
+  echo "== $name: quarry $*"
+  "$q" "$@" --json > "$out/$name.json"
+}
+./scripts/fetch-devsets.sh
+run sample bench $quick
+run load-sample bench load $quick
+run crawl bench crawl $quick
+run eval bench eval $quick ${quick:+corpora/dev/gnome-en corpora/dev/gnome-de}
+if [ -n "$quick" ]; then
+  run ann bench ann --quick
+else
+  ./scripts/fetch-large.sh
+  data="${QUARRY_BENCH_DATA:-$out/large-kb}"
+  rm -rf "$data"
+  run large bench --corpus corpora/large --raw-chunks 3000 --keep "$data" --queries 500
+  run load-large --data-dir "$data" bench load --corpus corpora/large --existing
+  run ann bench ann --real "$data" --sizes 10000,50000,100000,1000000 --ef 16,32,64,128,256 \
+    --svg "$out/ann-recall-latency.svg"
+fi
+echo "results in $out/"
