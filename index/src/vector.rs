@@ -13,6 +13,7 @@ use crate::{Error, Result};
 use hnsw_rs::api::AnnT;
 use hnsw_rs::hnswio::HnswIo;
 use hnsw_rs::prelude::{Distance, Hnsw};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -202,10 +203,12 @@ impl HnswIndex {
         }
         // Reachable is not enough: a point with only a link or two into it
         // (far from everything) may never be on a greedy search's path.
-        // Those are checked the way a query would find them.
+        // Those are checked the way a query would find them, on every core
+        // (a graph of 1M points has tens of thousands of them).
         let weak = (usize::from(self.graph.get_max_nb_connection()) / WEAKLY_LINKED_DIVISOR).max(2);
-        let orphans: Vec<Point> = indexation
-            .into_iter()
+        let points: Vec<_> = indexation.into_iter().collect();
+        let orphans: Vec<Point> = points
+            .into_par_iter()
             .filter(|p| {
                 let id = p.get_origin_id();
                 !seen.contains(&id)
@@ -238,7 +241,7 @@ impl HnswIndex {
     /// Adds the new points a search for their own vector does not find.
     fn check_new_points(&self, points: &[Point]) {
         let lost: Vec<Point> = points
-            .iter()
+            .par_iter()
             .filter(|(id, v)| !self.finds_itself(*id, v))
             .cloned()
             .collect();

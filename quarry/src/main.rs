@@ -1058,12 +1058,10 @@ fn bench_ann(
             .take(queries)
             .map(|t| embedder.embed_query(t))
             .collect::<std::result::Result<_, _>>()?;
-        let real_sizes: Vec<usize> = sizes.iter().copied().filter(|n| *n <= base.len()).collect();
-        let real_sizes = if real_sizes.is_empty() {
-            vec![base.len()]
-        } else {
-            real_sizes
-        };
+        // Every requested size the real vectors cover, and all of them.
+        let mut real_sizes: Vec<usize> =
+            sizes.iter().copied().filter(|n| *n < base.len()).collect();
+        real_sizes.push(base.len());
         eprintln!(
             "ann: {} text vectors from {} knowledge bases, {} questions",
             base.len(),
