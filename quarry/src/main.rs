@@ -131,8 +131,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// Concurrent HTTP load on `POST /v1/query` over the sample corpus, with
-    /// the query cache off and on.
+    /// Concurrent HTTP load on `POST /v1/query` against `quarry serve` in a
+    /// process of its own, with the query cache off and on, and its memory.
     Load {
         #[arg(long, default_value = "corpora/sqlite-sample")]
         corpus: PathBuf,
