@@ -18,28 +18,8 @@ python="${PYTHON:-python3}"
 packages=(python3.11-doc postgresql-doc-15 linux-doc-6.1)
 
 [ -f "$root/corpora/dev/.stamp" ] || "$root/scripts/fetch-devsets.sh"
-mkdir -p "$cache/debs" "$cache/pkg"
-cd "$cache/debs"
-missing=()
-for p in "${packages[@]}"; do
-  compgen -G "${p}_*.deb" >/dev/null || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "large: downloading ${missing[*]}"
-  if ! apt-get download -qq "${missing[@]}" 2>/dev/null; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    apt-get download -qq "${missing[@]}"
-  fi
-fi
-for p in "${packages[@]}"; do
-  deb="$(ls -1 "${p}"_*.deb | sort | tail -n 1)"
-  if [ "$(cat "$cache/pkg/$p.from" 2>/dev/null)" != "$deb" ]; then
-    rm -rf "${cache:?}/pkg/$p"
-    dpkg-deb -x "$deb" "$cache/pkg/$p"
-    echo "$deb" > "$cache/pkg/$p.from"
-  fi
-done
+. "$root/scripts/lib/debian-packages.sh"
+fetch_packages "$cache" "${packages[@]}"
 
 stamp="$(cat "$cache"/pkg/*.from "$root/corpora/dev/.stamp" "$root/corpora/tools/make_large.py" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
