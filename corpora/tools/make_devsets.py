@@ -80,6 +80,14 @@ class DevSet:
     def add_question(self, qid, text, relevant):
         self.questions.append((qid, text, relevant))
 
+    def add_answer(self, qid, question, name, title, body, linked=()):
+        """A FAQ answer as a page of its own (score 2) and its question; the
+        pages among `linked` that the answer links to score 1."""
+        self.add_doc(name, page(title, body))
+        relevant = {name: 2}
+        relevant.update({d: 1 for d in local_links(body, linked)})
+        self.add_question(qid, question, relevant)
+
     def answerable(self):
         return [q for q in self.questions if q[2]]
 
@@ -137,11 +145,14 @@ def sqlite_set(pkgroot):
         n, body = parts[i], parts[i + 1]
         body = re.sub(r"<p><b>\(\d+\).*?</b></p>", "", body, count=1, flags=re.S)
         body = body.split('<div class="footer"')[0].split("</body>")[0]
-        name = f"faq-q{int(n):02d}.html"
-        s.add_doc(name, page("SQLite Frequently Asked Questions", body))
-        relevant = {name: 2}
-        relevant.update({d: 1 for d in local_links(body, names)})
-        s.add_question(f"sqlite-faq-{int(n):02d}", clean(toc[n]), relevant)
+        s.add_answer(
+            f"sqlite-faq-{int(n):02d}",
+            clean(toc[n]),
+            f"faq-q{int(n):02d}.html",
+            "SQLite Frequently Asked Questions",
+            body,
+            names,
+        )
     return s
 
 
@@ -181,11 +192,7 @@ def git_set(pkgroot):
         if not question.endswith("?"):
             continue
         n += 1
-        name = f"gitfaq-{n:02d}.html"
-        s.add_doc(name, page("gitfaq(7)", answer))
-        relevant = {name: 2}
-        relevant.update({d: 1 for d in local_links(answer, names)})
-        s.add_question(f"git-faq-{n:02d}", question, relevant)
+        s.add_answer(f"git-faq-{n:02d}", question, f"gitfaq-{n:02d}.html", "gitfaq(7)", answer, names)
     return s
 
 
@@ -216,9 +223,7 @@ def r_set(pkgroot):
             continue
         body = re.sub(r'<ul class="(?:section-toc|mini-toc)">.*?</ul>', "", body, flags=re.S)
         body = re.sub(r'<div class="header">.*?</div>', "", body, flags=re.S)
-        name = f"R-FAQ-{number.replace('.', '-')}.html"
-        s.add_doc(name, page("R FAQ", body))
-        s.add_question(f"r-faq-{number}", question, {name: 2})
+        s.add_answer(f"r-faq-{number}", question, f"R-FAQ-{number.replace('.', '-')}.html", "R FAQ", body)
     return s
 
 
