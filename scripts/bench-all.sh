@@ -7,7 +7,8 @@
 #                                  ~100k-chunk corpus, ingests it (~40 min
 #                                  on 2 cores), then load, ANN (10k–1M),
 #                                  crawl and quality; a few hours in all
-#   scripts/bench-all.sh --quick   every harness small (what CI runs), minutes
+#   scripts/bench-all.sh --quick   every harness small, with the recall floors
+#                                  that fail CI (what CI runs), minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=""
@@ -28,10 +29,13 @@ run() { # name, then the quarry arguments
   "$q" "$@" --json > "$out/$name.json"
 }
 ./scripts/fetch-devsets.sh
-run sample bench $quick
+# The quick run is CI's, with its quality floors (README): recall@10 on the
+# sample set measures 1.00, below 0.95 fails; the English and German GNOME
+# help dev sets measure 0.98 and 0.90, floor 0.85.
+run sample bench $quick ${quick:+--min-recall-at-10 0.95}
 run load-sample bench load $quick
 run crawl bench crawl $quick
-run eval bench eval $quick ${quick:+corpora/dev/gnome-en corpora/dev/gnome-de}
+run eval bench eval $quick ${quick:+corpora/dev/gnome-en corpora/dev/gnome-de --min-recall-at-10 0.85}
 if [ -n "$quick" ]; then
   run ann bench ann --quick
 else

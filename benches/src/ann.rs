@@ -119,14 +119,7 @@ pub fn synthetic(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f
 
 /// Resident set size of this process in bytes (Linux; 0 elsewhere).
 pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    crate::load::proc_memory(std::process::id()).0
 }
 
 /// Measures HNSW against exact search on `base` (the first `n` of which

@@ -16,7 +16,7 @@
 
 use crate::{Error, ModeEval, Outcome, Result, load_query_set, run_cases, score};
 use quarry_formats::Registry;
-use quarry_index::{Catalog, DEFAULT_KB, Embedder};
+use quarry_index::Embedder;
 use quarry_ingest::{FileSource, IngestOptions, NoProgress, Pipeline};
 use quarry_query::{ConfidenceFile, ConfidenceOptions, Features, Fusion, QueryOptions, Retriever};
 use serde::{Deserialize, Serialize};
@@ -102,7 +102,7 @@ pub fn run_eval(
     let mut fusions = vec![query.fusion];
     fusions.extend(options.fusions.iter().filter(|f| **f != query.fusion));
     let registry = Arc::new(Registry::default());
-    let temp = tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))?;
+    let temp = crate::temp_dir()?;
     let mut sets = Vec::new();
     let mut outcomes = BTreeMap::new();
     for dir in &options.sets {
@@ -111,10 +111,7 @@ pub fn run_eval(
             .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
         let cases = load_query_set(dir)?;
         let data = options.data.as_deref().unwrap_or(temp.path()).join(&name);
-        let catalog = Catalog::open(&data, embedder.clone(), index)?;
-        let kb = catalog
-            .get(DEFAULT_KB)?
-            .ok_or_else(|| Error::Setup("no default knowledge base".into()))?;
+        let (_, kb) = crate::open_default_kb(&data, embedder.clone(), index)?;
         let source = FileSource::new(&dir.join("docs"))?;
         let report = Pipeline::new(kb.clone(), registry.clone(), options.ingest)
             .run(&source, &NoProgress)?;

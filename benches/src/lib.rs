@@ -445,6 +445,24 @@ pub struct BenchOptions {
     pub keep: Option<PathBuf>,
 }
 
+/// A temporary folder (for a knowledge base that is not kept).
+pub(crate) fn temp_dir() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))
+}
+
+/// Opens (or creates) the catalog in `dir` and its default knowledge base.
+pub(crate) fn open_default_kb(
+    dir: &Path,
+    embedder: Arc<dyn Embedder>,
+    index: quarry_index::IndexOptions,
+) -> Result<(Arc<Catalog>, Arc<quarry_index::KnowledgeBase>)> {
+    let catalog = Arc::new(Catalog::open(dir, embedder, index)?);
+    let kb = catalog
+        .get(DEFAULT_KB)?
+        .ok_or_else(|| Error::Setup("no default knowledge base".into()))?;
+    Ok((catalog, kb))
+}
+
 /// Parses and chunks a folder exactly like the pipeline, returning the texts
 /// the model would embed.
 pub fn embed_texts(
@@ -635,14 +653,11 @@ pub fn run(
             dir.clone()
         }
         None => {
-            temp = tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))?;
+            temp = temp_dir()?;
             temp.path().to_owned()
         }
     };
-    let catalog = Arc::new(Catalog::open(&data, embedder.clone(), index)?);
-    let kb = catalog
-        .get(DEFAULT_KB)?
-        .ok_or_else(|| Error::Setup("no default knowledge base".into()))?;
+    let (catalog, kb) = open_default_kb(&data, embedder.clone(), index)?;
     let pipeline = Pipeline::new(kb.clone(), registry, options.ingest);
     let ingest = pipeline.run(&source, &NoProgress)?;
     let resync = pipeline.run(&source, &NoProgress)?;

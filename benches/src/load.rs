@@ -323,11 +323,8 @@ pub fn run_load(
     let data = match &options.existing {
         Some(dir) => dir.clone(),
         None => {
-            temp = tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))?;
-            let catalog = quarry_index::Catalog::open(temp.path(), embedder, index)?;
-            let kb = catalog
-                .get(quarry_index::DEFAULT_KB)?
-                .ok_or_else(|| Error::Setup("no default knowledge base".into()))?;
+            temp = crate::temp_dir()?;
+            let (_, kb) = crate::open_default_kb(temp.path(), embedder, index)?;
             Pipeline::new(
                 kb,
                 std::sync::Arc::new(quarry_formats::Registry::default()),
