@@ -9,7 +9,7 @@
 //! hand-off and the expected calibration error (ECE) of the confidence.
 //!
 //! Confidence is reported two ways: as shipped (the model in
-//! `query/confidence.json`, fitted on these very sets, so in-sample), and
+//! `query/confidence/MODEL.json`, fitted on these very sets, so in-sample), and
 //! cross-validated (5 folds over all sets' questions pooled: the model and
 //! its `answer` threshold are fitted on four folds and score the fifth), the
 //! honest estimate for content the model has not seen.
@@ -64,6 +64,10 @@ pub struct Calibration {
 /// Everything `quarry bench eval` measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
+    /// The embedding model's name.
+    pub model: String,
+    /// The `blend` weight of the vector side the sets ran with.
+    pub blend_vector_weight: f32,
     /// The configured fusion mode (the one `--fit` fits for).
     pub fusion: Fusion,
     pub sets: Vec<SetEval>,
@@ -101,6 +105,11 @@ pub fn run_eval(
 ) -> Result<EvalReport> {
     let mut fusions = vec![query.fusion];
     fusions.extend(options.fusions.iter().filter(|f| **f != query.fusion));
+    let id = embedder.model_id();
+    let model = id.split('@').next().unwrap_or(id).to_owned();
+    let confidence = query
+        .confidence
+        .unwrap_or_else(|| ConfidenceOptions::for_model(&model));
     let registry = Arc::new(Registry::default());
     let temp = crate::temp_dir()?;
     let mut sets = Vec::new();
@@ -132,7 +141,7 @@ pub fn run_eval(
                 },
             )?;
             let o = run_cases(&retriever, &cases)?;
-            let answer_at = f64::from(query.confidence.answer_at);
+            let answer_at = f64::from(confidence.answer_at);
             modes.push(score(*fusion, &o, &|o| o.confidence, answer_at));
             outcomes.insert((name.clone(), *fusion), o);
         }
@@ -148,14 +157,19 @@ pub fn run_eval(
             cross_validated: Vec::new(),
         });
     }
+    let blend_vector_weight = query
+        .blend_vector_weight
+        .unwrap_or_else(|| quarry_query::confidence::blend_vector_weight_for(&model));
     let mut report = EvalReport {
+        model,
+        blend_vector_weight,
         fusion: query.fusion,
         sets,
         pooled: Vec::new(),
         pooled_cross_validated: Vec::new(),
         outcomes,
     };
-    let answer_at = f64::from(query.confidence.answer_at);
+    let answer_at = f64::from(confidence.answer_at);
     for fusion in fusions {
         let shipped: Vec<(f64, bool, bool)> = report
             .pooled(fusion)
@@ -169,7 +183,7 @@ pub fn run_eval(
             })
             .collect();
         report.pooled.push(calibration(fusion, &shipped));
-        report.cross_validate(fusion, query.confidence, 5);
+        report.cross_validate(fusion, confidence, 5);
     }
     Ok(report)
 }
@@ -244,8 +258,9 @@ impl EvalReport {
             .collect();
         ConfidenceFile {
             options,
+            blend_vector_weight: Some(self.blend_vector_weight),
             fit: serde_json::json!({
-                "by": "quarry bench eval --fit query/confidence.json",
+                "by": format!("quarry bench eval --fit query/confidence/{}.json", self.model),
                 "model": "logistic regression (Newton's method, L2 1e-3) on the top passage's features",
                 "features": quarry_query::FEATURE_NAMES,
                 "label": "the top passage cites a document the question's qrels mark relevant",

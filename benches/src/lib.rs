@@ -389,7 +389,7 @@ pub fn score(
 /// confidence and decisions it returned.
 pub fn evaluate(retriever: &Retriever, fusion: Fusion, cases: &[QueryCase]) -> Result<ModeEval> {
     let outcomes = run_cases(retriever, cases)?;
-    let answer_at = f64::from(retriever.options().confidence.answer_at);
+    let answer_at = f64::from(retriever.confidence().answer_at);
     Ok(score(fusion, &outcomes, &|o| o.confidence, answer_at))
 }
 
@@ -456,7 +456,11 @@ pub(crate) fn open_default_kb(
     embedder: Arc<dyn Embedder>,
     index: quarry_index::IndexOptions,
 ) -> Result<(Arc<Catalog>, Arc<quarry_index::KnowledgeBase>)> {
-    let catalog = Arc::new(Catalog::open(dir, embedder, index)?);
+    let catalog = Arc::new(Catalog::open(
+        dir,
+        Arc::new(quarry_index::Models::of(embedder)),
+        index,
+    )?);
     let kb = catalog
         .get(DEFAULT_KB)?
         .ok_or_else(|| Error::Setup("no default knowledge base".into()))?;

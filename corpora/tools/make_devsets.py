@@ -3,6 +3,11 @@
 
 Usage: make_devsets.py PKGROOT OUT
 
+Sets: sqlite, git, r (English FAQs against their manuals); gnome-LANG for
+en, de, fr, nl, da, it (GNOME help questions against the pages in the same
+language); gnome-LANG-en for de, fr, nl, da, it (the same questions against
+the English pages: cross-lingual retrieval).
+
 PKGROOT holds one folder per package, each the package's files extracted with
 `dpkg-deb -x` (scripts/fetch-devsets.sh downloads and extracts them).
 OUT receives one folder per dev set, each a BEIR-style set:
@@ -323,6 +328,25 @@ def gnome_set(pkgroot, lang, dir_name):
     return s
 
 
+def cross_lingual_set(pkgroot, lang, dir_name, english):
+    """Questions in `lang` (GNOME help page titles) against the English pages:
+    a visitor asking in their language, content written in English. Page
+    names are the same in every language, so the qrels carry over."""
+    own = gnome_set(pkgroot, lang, dir_name)
+    s = DevSet(
+        f"gnome-{lang}-en",
+        f"{lang}->en",
+        f"Questions: Debian gnome-user-docs /usr/share/help/{dir_name}/gnome-help page titles; "
+        "documents: the English pages (/usr/share/help/C/gnome-help), converted to HTML without titles and descriptions",
+        "CC-BY-SA 3.0 (GNOME documentation)",
+    )
+    s.docs = dict(english.docs)
+    for qid, text, relevant in own.questions:
+        if all(doc in s.docs for doc in relevant):
+            s.add_question(qid, text, relevant)
+    return s
+
+
 def libreoffice_titles(pkgroot, lang):
     """Calc how-to titles in `lang`: out of domain for desktop help."""
     base = pkgroot / f"libreoffice-help-{lang}/usr/share/libreoffice/help/{lang}/text/scalc/guide"
@@ -349,7 +373,13 @@ def main():
         "gnome-en": gnome_set(pkgroot, "en", "C"),
         "gnome-de": gnome_set(pkgroot, "de", "de"),
         "gnome-fr": gnome_set(pkgroot, "fr", "fr"),
+        "gnome-nl": gnome_set(pkgroot, "nl", "nl"),
+        "gnome-da": gnome_set(pkgroot, "da", "da"),
+        "gnome-it": gnome_set(pkgroot, "it", "it"),
     }
+    languages = ("de", "fr", "nl", "da", "it")
+    for lang in languages:
+        sets[f"gnome-{lang}-en"] = cross_lingual_set(pkgroot, lang, lang, sets["gnome-en"])
     qs = {k: [(q[0], q[1]) for q in v.questions] for k, v in sets.items()}
     tech = ["sqlite", "git", "r"]
     off = {}
@@ -359,8 +389,12 @@ def main():
         n = max(8, len(sets[k].questions) // 2 - len(others))
         off[k] = sample(rng, qs["gnome-en"], n) + others
     off["gnome-en"] = [q for o in tech for q in sample(rng, qs[o], 25)]
-    for lang in ("de", "fr"):
-        off[f"gnome-{lang}"] = sample(rng, libreoffice_titles(pkgroot, lang), 75)
+    titles = {lang: libreoffice_titles(pkgroot, lang) for lang in languages}
+    # Own-language sets first, de and fr as they always were drawn.
+    for lang in languages:
+        off[f"gnome-{lang}"] = sample(rng, titles[lang], 75)
+    for lang in languages:
+        off[f"gnome-{lang}-en"] = sample(rng, titles[lang], 75)
     manifests = [sets[k].write(out, off[k]) for k in sets]
     for m in manifests:
         print(

@@ -1,10 +1,11 @@
 //! [`Catalog`]: the knowledge bases of a data directory, one folder each
 //! under `kb/` (`kb/default` always exists). Every knowledge base has its own
-//! store, vector index, keyword index, sources and settings; they share the
-//! embedding model.
+//! store, vector index, keyword index, sources and settings, and its own
+//! embedding model, chosen from [`Models`] when it is created and recorded
+//! in its folder (`MODEL`). Knowledge bases on the same model share it.
 
-use crate::embed::Embedder;
 use crate::kb::{IndexOptions, KnowledgeBase};
+use crate::models::Models;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,7 @@ pub fn kb_dir(data_dir: &Path, name: &str) -> PathBuf {
 /// All knowledge bases of a data directory, opened.
 pub struct Catalog {
     data_dir: PathBuf,
-    embedder: Arc<dyn Embedder>,
+    models: Arc<Models>,
     options: IndexOptions,
     kbs: RwLock<BTreeMap<String, Arc<KnowledgeBase>>>,
 }
@@ -65,16 +66,12 @@ fn poisoned() -> Error {
 
 impl Catalog {
     /// Opens every knowledge base in `data_dir`, creating `default`.
-    pub fn open(
-        data_dir: &Path,
-        embedder: Arc<dyn Embedder>,
-        options: IndexOptions,
-    ) -> Result<Self> {
+    pub fn open(data_dir: &Path, models: Arc<Models>, options: IndexOptions) -> Result<Self> {
         let root = data_dir.join("kb");
         std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
         let catalog = Self {
             data_dir: data_dir.to_owned(),
-            embedder,
+            models,
             options,
             kbs: RwLock::new(BTreeMap::new()),
         };
@@ -96,8 +93,8 @@ impl Catalog {
         &self.data_dir
     }
 
-    pub fn embedder(&self) -> &Arc<dyn Embedder> {
-        &self.embedder
+    pub fn models(&self) -> &Arc<Models> {
+        &self.models
     }
 
     /// Names, sorted.
@@ -121,22 +118,89 @@ impl Catalog {
         Ok(self.kbs.read().map_err(|_| poisoned())?.get(name).cloned())
     }
 
-    /// Opens or creates `name`; the flag says whether it is new.
+    /// Opens or creates `name` (new ones on the default model); the flag
+    /// says whether it is new.
     pub fn create(&self, name: &str) -> Result<(Arc<KnowledgeBase>, bool)> {
+        self.create_with_model(name, None)
+    }
+
+    /// Opens or creates `name`. A new knowledge base gets `model` (or the
+    /// default); asking an existing one for another model is an error, since
+    /// changing it means re-embedding everything.
+    pub fn create_with_model(
+        &self,
+        name: &str,
+        model: Option<&str>,
+    ) -> Result<(Arc<KnowledgeBase>, bool)> {
         validate_kb_name(name)?;
+        if let Some(m) = model
+            && !self.models.contains(m)
+        {
+            return Err(Error::InvalidInput(format!(
+                "unknown model {m:?}; configured models: {}",
+                self.models.names().join(", ")
+            )));
+        }
         let mut kbs = self.kbs.write().map_err(|_| poisoned())?;
         if let Some(kb) = kbs.get(name) {
-            return Ok((kb.clone(), false));
+            return match model {
+                Some(m) if m != kb.model() => Err(Error::InvalidInput(format!(
+                    "knowledge base {name:?} uses model {:?}; changing it re-embeds every document (`quarry kb set-model`)",
+                    kb.model()
+                ))),
+                _ => Ok((kb.clone(), false)),
+            };
         }
         let dir = kb_dir(&self.data_dir, name);
         let existed = dir.join("quarry.db").is_file();
-        let kb = Arc::new(KnowledgeBase::open(
+        let recorded = recorded_model(&dir)?;
+        let model = match (&recorded, model) {
+            (Some(r), Some(m)) if r != m => {
+                return Err(Error::InvalidInput(format!(
+                    "knowledge base {name:?} uses model {r:?}; changing it re-embeds every document (`quarry kb set-model`)"
+                )));
+            }
+            (Some(r), _) => r.clone(),
+            (None, Some(m)) => m.to_owned(),
+            (None, None) if existed => self.legacy_model(&dir)?,
+            (None, None) => self.models.default_name().to_owned(),
+        };
+        let embedder = self.models.get(&model)?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let kb = Arc::new(KnowledgeBase::open_with_model(
             &dir,
-            self.embedder.clone(),
+            &model,
+            embedder,
             self.options,
         )?);
+        if recorded.is_none() {
+            record_model(&dir, &model)?;
+        }
         kbs.insert(name.to_owned(), kb.clone());
         Ok((kb, !existed))
+    }
+
+    /// The model of a knowledge base made before models were recorded by
+    /// name: the one whose id its store carries.
+    fn legacy_model(&self, dir: &Path) -> Result<String> {
+        let store = crate::SqliteStore::open(&dir.join("quarry.db"))?;
+        let id = crate::ChunkStore::meta(&store, "model_id")?;
+        Ok(id
+            .and_then(|id| self.models.name_of_id(&id))
+            .unwrap_or_else(|| crate::models::ENGLISH_MODEL.to_owned()))
+    }
+
+    /// Replaces `name`'s entry by a knowledge base opened from its folder
+    /// again (after a re-embedding swapped the folder).
+    pub fn reopen(&self, name: &str) -> Result<Arc<KnowledgeBase>> {
+        self.kbs.write().map_err(|_| poisoned())?.remove(name);
+        Ok(self.create(name)?.0)
+    }
+
+    /// Closes `name` (its folder stays); it must not be in use elsewhere.
+    pub fn close(&self, name: &str) -> Result<()> {
+        self.kbs.write().map_err(|_| poisoned())?.remove(name);
+        Ok(())
     }
 
     /// Removes a knowledge base and its folder. `default` cannot be removed.
@@ -172,6 +236,28 @@ impl Catalog {
     }
 }
 
+/// The file in a knowledge base's folder that names its model.
+pub const MODEL_FILE: &str = "MODEL";
+
+/// The model recorded in a knowledge base folder, if any.
+pub fn recorded_model(dir: &Path) -> Result<Option<String>> {
+    let path = dir.join(MODEL_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Records `model` as the model of the knowledge base in `dir` (atomically).
+pub fn record_model(dir: &Path, model: &str) -> Result<()> {
+    let path = dir.join(MODEL_FILE);
+    let part = dir.join("MODEL.part");
+    std::fs::write(&part, format!("{model}\n")).map_err(|e| Error::io(&part, e))?;
+    std::fs::rename(&part, &path).map_err(|e| Error::io(&path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,14 +269,32 @@ mod tests {
             assert!(validate_kb_name(bad).is_err(), "{bad:?}");
         }
         let dir = tempfile::tempdir().unwrap();
-        let embedder = Arc::new(HashEmbedder::new(16));
-        let catalog = Catalog::open(dir.path(), embedder.clone(), IndexOptions::default()).unwrap();
+        let models = Arc::new(
+            Models::single("hash-16", Arc::new(HashEmbedder::new(16)))
+                .with("hash-32", Arc::new(HashEmbedder::new(32))),
+        );
+        let catalog = Catalog::open(dir.path(), models.clone(), IndexOptions::default()).unwrap();
         assert_eq!(catalog.names(), ["default"]);
         let (_, created) = catalog.create("brand-b").unwrap();
         assert!(created);
-        drop(catalog);
-        let catalog = Catalog::open(dir.path(), embedder, IndexOptions::default()).unwrap();
-        assert_eq!(catalog.names(), ["brand-b", "default"]);
+        let (wide, _) = catalog.create_with_model("wide", Some("hash-32")).unwrap();
+        assert_eq!(
+            (wide.model(), wide.embedder().dimensions()),
+            ("hash-32", 32)
+        );
+        let err = catalog
+            .create_with_model("wide", Some("hash-16"))
+            .unwrap_err();
+        assert!(err.to_string().contains("set-model"), "{err}");
+        assert!(catalog.create_with_model("x", Some("nope")).is_err());
+        drop((catalog, wide));
+        let catalog = Catalog::open(dir.path(), models, IndexOptions::default()).unwrap();
+        assert_eq!(catalog.names(), ["brand-b", "default", "wide"]);
+        // The model is remembered per knowledge base, not taken from the default.
+        let wide = catalog.get("wide").unwrap().unwrap();
+        assert_eq!(wide.model(), "hash-32");
+        drop(wide);
+        assert!(catalog.remove("wide").unwrap());
         assert!(catalog.remove("default").is_err());
         assert!(catalog.remove("brand-b").unwrap());
         assert!(!kb_dir(dir.path(), "brand-b").exists());

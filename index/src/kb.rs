@@ -126,6 +126,9 @@ pub struct KnowledgeBase {
     live: RwLock<HashSet<u64>>,
     keywords: KeywordIndex,
     embedder: Arc<dyn Embedder>,
+    /// The name of the model in [`crate::Models`] (its confidence
+    /// parameters are looked up by it).
+    model: String,
     options: IndexOptions,
     writer: Mutex<WriterState>,
     counters: Counters,
@@ -187,8 +190,24 @@ fn poisoned() -> Error {
 }
 
 impl KnowledgeBase {
-    /// Opens (or creates) the knowledge base in `dir`.
+    /// Opens (or creates) the knowledge base in `dir`, naming its model
+    /// after the model id's folder part.
     pub fn open(dir: &Path, embedder: Arc<dyn Embedder>, options: IndexOptions) -> Result<Self> {
+        let id = embedder.model_id();
+        let name = id.split('@').next().unwrap_or(id).to_owned();
+        Self::open_with_model(dir, &name, embedder, options)
+    }
+
+    /// Opens (or creates) the knowledge base in `dir` with the model called
+    /// `model`. A knowledge base built with another model is refused
+    /// ([`Error::ModelMismatch`]): changing it is a re-embedding
+    /// ([`crate::reembed`]).
+    pub fn open_with_model(
+        dir: &Path,
+        model: &str,
+        embedder: Arc<dyn Embedder>,
+        options: IndexOptions,
+    ) -> Result<Self> {
         options.hnsw.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let lock = lock_dir(dir)?;
@@ -213,6 +232,7 @@ impl KnowledgeBase {
             live: RwLock::new(live),
             keywords,
             embedder,
+            model: model.to_owned(),
             options,
             writer: Mutex::new(WriterState {
                 watermark: 0,
@@ -305,6 +325,11 @@ impl KnowledgeBase {
 
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
+    }
+
+    /// The name of this knowledge base's model.
+    pub fn model(&self) -> &str {
+        &self.model
     }
 
     pub fn options(&self) -> &IndexOptions {

@@ -5,8 +5,9 @@
 //! [`KnowledgeBase`] (one of them; [`KnowledgeBase::commit`] is the single
 //! write path, [`KnowledgeBase::search`] the read path), [`SourceRecord`] and
 //! [`JobRecord`] (sources and sync jobs as stored),
-//! [`Embedder`] ([`OnnxEmbedder`] for all-MiniLM-L6-v2, [`HashEmbedder`] for
-//! tests), [`VectorIndex`] ([`HnswIndex`], [`ExactIndex`]) and [`ChunkStore`]
+//! [`Models`] (the named embedding models a knowledge base can be built with),
+//! [`Embedder`] ([`OnnxEmbedder`] for multilingual-e5-small and
+//! all-MiniLM-L6-v2, [`HashEmbedder`] for tests), [`VectorIndex`] ([`HnswIndex`], [`ExactIndex`]) and [`ChunkStore`]
 //! ([`SqliteStore`]).
 //!
 //! ```
@@ -40,15 +41,19 @@ mod error;
 mod hash;
 mod kb;
 pub mod keyword;
+pub mod models;
 pub mod source;
 pub mod store;
 pub mod vector;
 
-pub use catalog::{Catalog, DEFAULT_KB, kb_dir, validate_kb_name};
+pub use catalog::{
+    Catalog, DEFAULT_KB, MODEL_FILE, kb_dir, record_model, recorded_model, validate_kb_name,
+};
 pub use embed::{Embedder, HashEmbedder, ModelOptions, OnnxEmbedder, Pooling};
 pub use error::{Error, Result};
 pub use hash::ContentHash;
 pub use kb::{Hit, IndexOptions, KbCounters, KbStats, KnowledgeBase, VectorBackend};
+pub use models::{ENGLISH_MODEL, MULTILINGUAL_MODEL, Models, builtin_models};
 /// Re-exported so the read path can name locators without depending on `formats`.
 pub use quarry_formats::Locator;
 pub use source::{

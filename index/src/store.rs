@@ -172,6 +172,8 @@ pub trait ChunkStore: Send + Sync {
     fn prune_embeddings(&self) -> Result<usize>;
     fn meta(&self, key: &str) -> Result<Option<String>>;
     fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+    /// Every metadata entry (key, value), sorted by key.
+    fn all_meta(&self) -> Result<Vec<(String, String)>>;
 
     /// Every source, oldest first.
     fn sources(&self) -> Result<Vec<SourceRecord>>;
@@ -618,6 +620,14 @@ impl ChunkStore for SqliteStore {
                 c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                     .optional()?,
             )
+        })
+    }
+
+    fn all_meta(&self) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT key, value FROM meta ORDER BY key")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 

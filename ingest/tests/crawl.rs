@@ -39,7 +39,14 @@ fn options(allow_local: bool) -> CrawlOptions {
 
 fn syncer(data: &Path, crawl: CrawlOptions) -> Syncer {
     let embedder = Arc::new(HashEmbedder::new(64));
-    let catalog = Arc::new(Catalog::open(data, embedder, IndexOptions::default()).unwrap());
+    let catalog = Arc::new(
+        Catalog::open(
+            data,
+            Arc::new(quarry_index::Models::of(embedder)),
+            IndexOptions::default(),
+        )
+        .unwrap(),
+    );
     Syncer::new(
         catalog,
         Arc::new(Registry::default()),

@@ -423,7 +423,14 @@ mod sync {
 
     fn syncer(data: &Path, interval_secs: u64) -> Syncer {
         let embedder = Arc::new(HashEmbedder::new(64));
-        let catalog = Arc::new(Catalog::open(data, embedder, IndexOptions::default()).unwrap());
+        let catalog = Arc::new(
+            Catalog::open(
+                data,
+                Arc::new(quarry_index::Models::of(embedder)),
+                IndexOptions::default(),
+            )
+            .unwrap(),
+        );
         Syncer::new(
             catalog,
             Arc::new(Registry::default()),

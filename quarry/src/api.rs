@@ -69,27 +69,55 @@ async fn list_kbs(State(s): State<AdminState>, headers: HeaderMap) -> ApiResult<
         let catalog = s.service.catalog();
         let mut out = Vec::new();
         for (name, kb) in catalog.all() {
-            out.push(json!({"name": name, "stats": kb.stats().map_err(Error::from)?}));
+            out.push(json!({
+                "name": name,
+                "model": kb.model(),
+                "stats": kb.stats().map_err(Error::from)?,
+            }));
         }
         Ok(Json(json!({ "knowledge_bases": out })))
     })
     .await
 }
 
+/// `PUT /v1/kb/{kb}` body (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKb {
+    /// Embedding model of a new knowledge base (default: the configured one).
+    #[serde(default)]
+    model: Option<String>,
+}
+
 async fn create_kb(
     State(s): State<AdminState>,
     headers: HeaderMap,
     Path(kb): Path<String>,
+    raw: axum::body::Bytes,
 ) -> ApiResult<Response> {
     s.allow(&headers, None)?;
+    let req: CreateKb = if raw.iter().all(u8::is_ascii_whitespace) {
+        CreateKb::default()
+    } else {
+        serde_json::from_slice(&raw).map_err(|e| {
+            ApiError(Error::bad_request(
+                "invalid_body",
+                format!("invalid JSON body: {e}"),
+            ))
+        })?
+    };
     blocking(move || {
-        let (handle, created) = s.service.catalog().create(&kb).map_err(Error::from)?;
+        let catalog = s.service.catalog();
+        let (handle, created) = catalog
+            .create_with_model(&kb, req.model.as_deref())
+            .map_err(Error::from)?;
+        let model = handle.model().to_owned();
         if !created {
-            return Ok(Json(json!({"name": kb, "created": false})).into_response());
+            return Ok(Json(json!({"name": kb, "created": false, "model": model})).into_response());
         }
         let (admin, query) = quarry_query::issue_kb_tokens(&handle).map_err(ApiError)?;
         let body = json!({
-            "name": kb, "created": true,
+            "name": kb, "created": true, "model": model,
             "admin_token": admin, "query_token": query,
             "note": "the tokens are shown once; only their hashes are stored",
         });

@@ -8,11 +8,12 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use quarry_formats::Limits;
 use quarry_formats::media::MediaOptions;
-use quarry_index::{IndexOptions, ModelOptions};
+use quarry_index::{IndexOptions, ModelOptions, Models};
 use quarry_ingest::crawl::CrawlOptions;
 use quarry_ingest::{IngestOptions, SyncOptions};
 use quarry_query::QueryOptions;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -47,12 +48,42 @@ pub struct AuthConfig {
     pub query_token: Option<String>,
 }
 
+/// The embedding models knowledge bases can be built with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// The model of new knowledge bases (`quarry kb create --model` and the
+    /// admin API choose another).
+    pub default: String,
+    /// Models by name: `multilingual-e5-small` (the default: Dutch, Danish,
+    /// French, Italian, German, English and ~90 more, across languages) and
+    /// `all-MiniLM-L6-v2` (English only, about twice as fast). More can be
+    /// added as `[models.available.NAME]` with the folder of an ONNX export.
+    pub available: BTreeMap<String, ModelOptions>,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            default: quarry_index::MULTILINGUAL_MODEL.into(),
+            available: quarry_index::builtin_models(),
+        }
+    }
+}
+
+impl ModelsConfig {
+    /// The registry the knowledge bases take their models from.
+    pub fn registry(&self) -> Result<Models> {
+        Models::new(self.available.clone(), &self.default).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the knowledge base lives.
     pub data_dir: PathBuf,
-    pub model: ModelOptions,
+    pub models: ModelsConfig,
     /// Bounds on what one input file may cost to parse.
     pub formats: Limits,
     /// How videos are turned into transcripts (ffmpeg).
@@ -71,7 +102,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("quarry-data"),
-            model: ModelOptions::default(),
+            models: ModelsConfig::default(),
             formats: Limits::default(),
             media: MediaOptions::default(),
             index: IndexOptions::default(),
@@ -123,14 +154,33 @@ impl Config {
             .hnsw
             .validate()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.query
-            .confidence
-            .validate()
-            .map_err(|e| anyhow::anyhow!("query.confidence: {e}"))?;
-        let window = self.model.max_length.saturating_sub(2);
+        if let Some(confidence) = &self.query.confidence {
+            confidence
+                .validate()
+                .map_err(|e| anyhow::anyhow!("query.confidence: {e}"))?;
+        }
+        if !self.models.available.contains_key(&self.models.default) {
+            bail!(
+                "models.default {:?} is not one of models.available ({})",
+                self.models.default,
+                self.models
+                    .available
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let window = self
+            .models
+            .available
+            .values()
+            .map(|m| m.max_length.saturating_sub(2))
+            .min()
+            .unwrap_or(0);
         if self.ingest.chunk.target_tokens == 0 || self.ingest.chunk.target_tokens > window {
             bail!(
-                "ingest.chunk.target_tokens must be between 1 and {window} (the model's window less its special tokens)"
+                "ingest.chunk.target_tokens must be between 1 and {window} (the smallest model window less its special tokens)"
             );
         }
         if self.ingest.chunk.overlap_tokens >= self.ingest.chunk.target_tokens {
@@ -176,6 +226,27 @@ mod tests {
         assert_eq!(c.server.addr.port(), 9000);
         assert_eq!(c.ingest.chunk.target_tokens, 120);
         std::fs::write(&path, "[server]\nport = 1\n").unwrap();
+        assert!(Config::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn models_are_chosen_by_name_and_the_default_must_exist() {
+        let c = Config::default();
+        assert_eq!(c.models.default, "multilingual-e5-small");
+        assert!(c.models.available.contains_key("all-MiniLM-L6-v2"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.toml");
+        std::fs::write(&path, "[models]\ndefault = \"all-MiniLM-L6-v2\"\n[models.available.all-MiniLM-L6-v2]\nsessions = 1\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.models.default, "all-MiniLM-L6-v2");
+        let minilm = &c.models.available["all-MiniLM-L6-v2"];
+        assert_eq!(
+            (minilm.sessions, minilm.max_length),
+            (1, 256),
+            "merged over the built-in entry"
+        );
+        assert!(c.models.available.contains_key("multilingual-e5-small"));
+        std::fs::write(&path, "[models]\ndefault = \"nope\"\n").unwrap();
         assert!(Config::load(Some(&path)).is_err());
     }
 

@@ -166,7 +166,7 @@ enum BenchCommand {
         #[arg(long)]
         quick: bool,
         /// Fit the confidence model on these sets and write the parameter
-        /// file here (query/confidence.json is the shipped one).
+        /// file here (query/confidence/MODEL.json are the shipped ones).
         #[arg(long)]
         fit: Option<PathBuf>,
         #[arg(long)]
@@ -220,11 +220,26 @@ enum KbCommand {
     /// List knowledge bases with their counts.
     List,
     /// Create a knowledge base and print its own admin and query tokens.
-    Create { name: String },
+    Create {
+        name: String,
+        /// Embedding model (default: `models.default` of the config,
+        /// multilingual-e5-small; all-MiniLM-L6-v2 is the fast English one).
+        #[arg(long)]
+        model: Option<String>,
+    },
     /// Delete a knowledge base and everything in it.
     Delete { name: String },
     /// Issue new tokens for a knowledge base (the old ones stop working).
     Tokens { name: String },
+    /// Change a knowledge base's embedding model: every source is synced
+    /// again on the new model (re-chunked, re-embedded) into a new copy that
+    /// replaces the old one only when all of them synced. Stop `quarry
+    /// serve` first.
+    SetModel {
+        name: String,
+        /// The new model (a name in `models.available`).
+        model: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -424,19 +439,28 @@ fn is_web(arg: &str) -> bool {
     lower.starts_with("http://") || lower.starts_with("https://")
 }
 
+/// The default model's embedder (benchmarks; `QUARRY__MODELS__DEFAULT`
+/// picks another).
 fn embedder(config: &Config) -> Result<Arc<dyn Embedder>> {
-    let e = OnnxEmbedder::load(config.model.clone()).context("loading the embedding model")?;
+    let name = &config.models.default;
+    let options = config
+        .models
+        .available
+        .get(name)
+        .with_context(|| format!("models.default {name:?} is not configured"))?;
+    let e = OnnxEmbedder::load(options.clone())
+        .with_context(|| format!("loading the embedding model {name}"))?;
     Ok(Arc::new(e))
 }
 
 fn open_catalog(config: &Config) -> Result<Arc<Catalog>> {
-    let catalog =
-        Catalog::open(&config.data_dir, embedder(config)?, config.index).with_context(|| {
-            format!(
-                "opening the knowledge bases in {}",
-                config.data_dir.display()
-            )
-        })?;
+    let models = Arc::new(config.models.registry()?);
+    let catalog = Catalog::open(&config.data_dir, models, config.index).with_context(|| {
+        format!(
+            "opening the knowledge bases in {}",
+            config.data_dir.display()
+        )
+    })?;
     Ok(Arc::new(catalog))
 }
 
@@ -652,13 +676,16 @@ fn kb_command(config: &Config, command: KbCommand) -> Result<()> {
             for (name, kb) in catalog.all() {
                 let stats = kb.stats()?;
                 println!(
-                    "{name}  {} sources  {} documents  {} chunks",
-                    stats.store.sources, stats.store.documents, stats.store.chunks
+                    "{name}  {}  {} sources  {} documents  {} chunks",
+                    kb.model(),
+                    stats.store.sources,
+                    stats.store.documents,
+                    stats.store.chunks
                 );
             }
         }
-        KbCommand::Create { name } => {
-            let (handle, created) = catalog.create(&name)?;
+        KbCommand::Create { name, model } => {
+            let (handle, created) = catalog.create_with_model(&name, model.as_deref())?;
             if !created {
                 bail!(
                     "knowledge base {name:?} exists already (new tokens: `quarry kb tokens {name}`)"
@@ -675,6 +702,27 @@ fn kb_command(config: &Config, command: KbCommand) -> Result<()> {
         KbCommand::Tokens { name } => {
             let handle = existing_kb(&catalog, &name)?;
             print_tokens(&name, quarry_query::issue_kb_tokens(&handle)?);
+        }
+        KbCommand::SetModel { name, model } => {
+            let handle = existing_kb(&catalog, &name)?;
+            let sources = handle.store().sources()?.len();
+            eprintln!(
+                "re-embedding knowledge base {name:?} ({sources} sources) from {} to {model}",
+                handle.model()
+            );
+            drop(handle);
+            let syncer = syncer(config, catalog);
+            let bar = bar();
+            let change = syncer.change_model(&name, &model, &Bar(bar.clone()))?;
+            bar.finish_and_clear();
+            println!(
+                "knowledge base {name} now uses {}: {} sources, {} documents, {} chunks re-embedded in {:.1} s",
+                change.to,
+                change.sources,
+                change.documents,
+                change.chunks,
+                change.elapsed_ms as f64 / 1000.0
+            );
         }
     }
     Ok(())
@@ -766,8 +814,8 @@ fn query(
         return Ok(());
     }
     println!(
-        "decision: {:?} (confidence {:.2}, top similarity {:.3})",
-        response.decision, response.confidence, response.details.top_similarity
+        "decision: {:?} (confidence {:.2}, top similarity {:.3}, language {})",
+        response.decision, response.confidence, response.details.top_similarity, response.language
     );
     for (i, p) in response.passages.iter().enumerate() {
         println!();
@@ -906,7 +954,7 @@ fn status(config: &Config, name: &str) -> Result<()> {
     let stats = kb.stats()?;
     println!("data dir:   {}", config.data_dir.display());
     println!("kb:         {name} ({} sources)", stats.store.sources);
-    println!("model:      {}", kb.embedder().model_id());
+    println!("model:      {} ({})", kb.model(), kb.embedder().model_id());
     println!("documents:  {}", stats.store.documents);
     println!("chunks:     {}", stats.store.chunks);
     println!("embeddings: {} cached", stats.store.embeddings);
@@ -920,7 +968,8 @@ fn status(config: &Config, name: &str) -> Result<()> {
 fn bench_load(config: &Config, options: quarry_bench::load::LoadOptions, json: bool) -> Result<()> {
     let embedder = embedder(config)?;
     if let Some(dir) = &options.existing {
-        let catalog = Catalog::open(dir, embedder.clone(), config.index)?;
+        let models = Arc::new(quarry_index::Models::of(embedder.clone()));
+        let catalog = Catalog::open(dir, models, config.index)?;
         let kb = catalog
             .get(quarry_index::DEFAULT_KB)?
             .context("no default knowledge base in the data folder")?;
@@ -980,7 +1029,12 @@ fn bench_eval(
         print!("{}", report.table());
     }
     if let Some(path) = fit {
-        let file = report.fit_file(config.query.confidence);
+        let id = report.model.clone();
+        let base = config
+            .query
+            .confidence
+            .unwrap_or_else(|| quarry_query::ConfidenceOptions::for_model(&id));
+        let file = report.fit_file(base);
         std::fs::write(&path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!(
@@ -1042,7 +1096,8 @@ fn bench_ann(
         };
         dirs.sort();
         for d in &dirs {
-            let catalog = quarry_index::Catalog::open(d, embedder.clone(), config.index)?;
+            let models = Arc::new(quarry_index::Models::of(embedder.clone()));
+            let catalog = quarry_index::Catalog::open(d, models, config.index)?;
             if let Some(kb) = catalog.get(quarry_index::DEFAULT_KB)? {
                 kb.for_each_vector(&mut |(_, v)| base.push(v))?;
             }

@@ -7,9 +7,10 @@
 //!        + w_agree·agreement + w_cov·coverage)`
 //!
 //! The weights and the `answer` / `clarify` thresholds are fitted offline on
-//! the dev sets in `corpora/dev/` by `quarry bench eval --fit` and shipped in
-//! `query/confidence.json` (the defaults below); a config can override any of
-//! them. See the README's "Retrieval quality" section for how they were
+//! the dev sets in `corpora/dev/` by `quarry bench eval --fit`, per embedding
+//! model (similarities mean different things in different models), and
+//! shipped in `query/confidence/MODEL.json` ([`ConfidenceOptions::for_model`]);
+//! a config can override them (`[query.confidence]`). See the README's "Retrieval quality" section for how they were
 //! fitted and how well they are calibrated.
 
 use serde::{Deserialize, Serialize};
@@ -88,18 +89,63 @@ pub struct ConfidenceOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfidenceFile {
     pub options: ConfidenceOptions,
+    /// The `blend` fusion weight of the vector side for this model
+    /// ([`blend_vector_weight_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blend_vector_weight: Option<f32>,
     /// Free-form provenance: dev sets, sample counts, cross-validated scores.
     #[serde(default)]
     pub fit: serde_json::Value,
 }
 
-/// The parameter file compiled into the binary.
-pub const SHIPPED: &str = include_str!("../confidence.json");
+/// The parameter files compiled into the binary, by model name.
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        quarry_index::MULTILINGUAL_MODEL,
+        include_str!("../confidence/multilingual-e5-small.json"),
+    ),
+    (
+        quarry_index::ENGLISH_MODEL,
+        include_str!("../confidence/all-MiniLM-L6-v2.json"),
+    ),
+];
+
+/// The `blend` fusion weight of the vector side chosen for `model` on the
+/// dev sets (the parameter file's `blend_vector_weight`; 0.5 without one).
+pub fn blend_vector_weight_for(model: &str) -> f32 {
+    let text = SHIPPED
+        .iter()
+        .find(|(name, _)| *name == model)
+        .unwrap_or(&SHIPPED[0])
+        .1;
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["blend_vector_weight"].as_f64())
+        .map_or(0.5, |w| w as f32)
+}
 
 impl Default for ConfidenceOptions {
+    /// The default model's fitted parameters.
     fn default() -> Self {
+        Self::for_model(quarry_index::MULTILINGUAL_MODEL)
+    }
+}
+
+impl ConfidenceOptions {
+    /// The parameters fitted for `model`; a model without its own file gets
+    /// the default model's.
+    pub fn for_model(model: &str) -> Self {
+        let text = SHIPPED
+            .iter()
+            .find(|(name, _)| *name == model)
+            .unwrap_or(&SHIPPED[0])
+            .1;
+        Self::parse_shipped(text)
+    }
+
+    fn parse_shipped(text: &str) -> Self {
         // Not through `ConfidenceFile`: its `#[serde(default)]` options would
-        // call this function again for their defaults.
+        // call `default()` again for their defaults.
         #[derive(Deserialize)]
         struct Shipped {
             options: Fitted,
@@ -116,8 +162,8 @@ impl Default for ConfidenceOptions {
             answer_at: f32,
             clarify_at: f32,
         }
-        let f = serde_json::from_str::<Shipped>(SHIPPED)
-            .expect("query/confidence.json is valid (tested)")
+        let f = serde_json::from_str::<Shipped>(text)
+            .expect("query/confidence/*.json are valid (tested)")
             .options;
         Self {
             bias: f.bias,
@@ -249,13 +295,28 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_parameter_file_is_valid_and_the_default() {
-        let file: ConfidenceFile = serde_json::from_str(SHIPPED).unwrap();
-        file.options.validate().unwrap();
-        assert_eq!(file.options, ConfidenceOptions::default());
-        assert!(
-            file.fit.get("samples").is_some(),
-            "the file says what it was fitted on"
+    fn every_shipped_parameter_file_is_valid_and_found_by_its_model() {
+        for (model, text) in SHIPPED {
+            let file: ConfidenceFile = serde_json::from_str(text).unwrap();
+            file.options.validate().unwrap();
+            let weight = file
+                .blend_vector_weight
+                .expect("the file sets the blend weight");
+            assert!((0.0..=1.0).contains(&weight));
+            assert_eq!(weight, blend_vector_weight_for(model));
+            assert_eq!(file.options, ConfidenceOptions::for_model(model));
+            assert!(
+                file.fit.get("samples").is_some(),
+                "{model}: the file says what it was fitted on"
+            );
+        }
+        assert_eq!(
+            ConfidenceOptions::default(),
+            ConfidenceOptions::for_model(quarry_index::MULTILINGUAL_MODEL)
+        );
+        assert_eq!(
+            ConfidenceOptions::for_model("unknown"),
+            ConfidenceOptions::default()
         );
     }
 

@@ -42,8 +42,11 @@ pub struct QueryOptions {
     pub fusion: Fusion,
     /// The `k` of reciprocal rank fusion (60 in the original paper).
     pub rrf_k: f32,
-    /// Weight of the vector side in `blend` fusion (the keyword side gets the rest).
-    pub blend_vector_weight: f32,
+    /// Weight of the vector side in `blend` fusion (the keyword side gets
+    /// the rest); unset, the weight chosen for the knowledge base's model
+    /// (`query/confidence/MODEL.json`: 0.7 for multilingual-e5-small, 0.5
+    /// for all-MiniLM-L6-v2).
+    pub blend_vector_weight: Option<f32>,
     /// Passages whose embeddings are at least this similar to a better-ranked
     /// passage are folded into it (the same paragraph on many pages, lightly
     /// edited). Above 1.0 only identical text is folded.
@@ -53,7 +56,13 @@ pub struct QueryOptions {
     pub short_answer_similarity: f32,
     /// The confidence reported for such a match (at least).
     pub short_answer_confidence: f32,
-    pub confidence: ConfidenceOptions,
+    /// Passages in another language than the question yield to their
+    /// translation in the question's language: a passage that is their
+    /// mutual nearest neighbour among the best 20, at least this similar.
+    pub translation_similarity: f32,
+    /// The confidence model; unset, each knowledge base uses the parameters
+    /// fitted for its embedding model (`query/confidence/MODEL.json`).
+    pub confidence: Option<ConfidenceOptions>,
     /// Query embeddings kept for repeated questions (0 = no cache).
     pub cache_size: usize,
 }
@@ -67,11 +76,12 @@ impl Default for QueryOptions {
             oversample: 3,
             fusion: Fusion::Blend,
             rrf_k: 60.0,
-            blend_vector_weight: 0.5,
+            blend_vector_weight: None,
             near_duplicate_similarity: 0.97,
             short_answer_similarity: 0.8,
             short_answer_confidence: 0.95,
-            confidence: ConfidenceOptions::default(),
+            translation_similarity: 0.8,
+            confidence: None,
             cache_size: 10_000,
         }
     }
@@ -164,6 +174,9 @@ pub struct Timings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryResponse {
     pub passages: Vec<Passage>,
+    /// The question's language (ISO 639-1), for the answering layer to
+    /// reply in; English when the question is too short to tell.
+    pub language: String,
     /// Probability-like confidence that the top passage answers the question.
     pub confidence: f32,
     pub decision: Decision,
@@ -178,6 +191,8 @@ pub use quarry_index::SHORT_ANSWER_FORMAT;
 pub struct Retriever {
     kb: Arc<KnowledgeBase>,
     options: QueryOptions,
+    /// `options.confidence`, or the knowledge base's model's parameters.
+    confidence: ConfidenceOptions,
     cache: Option<Arc<crate::cache::QueryCache>>,
 }
 
@@ -186,16 +201,29 @@ fn ms(since: Instant) -> f64 {
 }
 
 impl Retriever {
-    pub fn new(kb: Arc<KnowledgeBase>, options: QueryOptions) -> Result<Self> {
-        options
+    pub fn new(kb: Arc<KnowledgeBase>, mut options: QueryOptions) -> Result<Self> {
+        let confidence = options
             .confidence
+            .unwrap_or_else(|| ConfidenceOptions::for_model(kb.model()));
+        options.blend_vector_weight = Some(
+            options
+                .blend_vector_weight
+                .unwrap_or_else(|| crate::confidence::blend_vector_weight_for(kb.model())),
+        );
+        confidence
             .validate()
             .map_err(|m| Error::bad_request("invalid_config", m))?;
         Ok(Self {
             kb,
             options,
+            confidence,
             cache: None,
         })
+    }
+
+    /// The confidence model this retriever applies.
+    pub fn confidence(&self) -> &ConfidenceOptions {
+        &self.confidence
     }
 
     /// Shares a query-embedding cache (one per server: embeddings depend
@@ -241,14 +269,23 @@ impl Retriever {
     pub fn query(&self, req: &QueryRequest) -> Result<QueryResponse> {
         let started = Instant::now();
         let (query, top_k) = self.validate(req)?;
+        let language = quarry_index::keyword::detect_query_language(&query);
         let t = Instant::now();
-        let embed = || self.kb.embedder().embed_query(&query);
+        let embedder = self.kb.embedder();
+        let embed = || embedder.embed_query(&query);
         let (vector, embed_cached) = match &self.cache {
-            Some(cache) => cache.get_or_embed(&query, embed)?,
+            // Embeddings depend on the model: knowledge bases on different
+            // models share the cache without sharing entries.
+            Some(cache) => {
+                cache.get_or_embed(&format!("{}\u{1}{query}", embedder.model_id()), embed)?
+            }
             None => (Arc::new(embed()?), false),
         };
         let embed_ms = ms(t);
-        let n = (top_k * self.options.oversample.max(1)).max(20);
+        // Scores and features never depend on `top_k`: fusion normalises
+        // over a fixed-depth prefix of each ranking, and the features are
+        // read off every candidate, before the result is cut to `top_k`.
+        let n = (top_k * self.options.oversample.max(1)).max(FUSION_DEPTH);
         let fusion = self.options.fusion;
         let t = Instant::now();
         let by_vector = match fusion {
@@ -270,18 +307,34 @@ impl Retriever {
         let hashes: Vec<ContentHash> = chunks.iter().map(|c| c.content_hash).collect();
         let vectors = self.kb.cached_embeddings(&hashes)?;
         fill_similarities(&vector, &mut candidates, &chunks, &vectors);
+        let identifiers = identifiers(&query);
         let near = self.options.near_duplicate_similarity;
-        let mut passages = collapse(candidates, chunks, &vectors, top_k, near);
-        let short_answer = prefer_short_answer(&mut passages, self.options.short_answer_similarity);
+        let mut ranked = collapse(candidates, chunks, &vectors, near, &identifiers);
+        put_identifiers_first(&mut ranked, &identifiers);
+        prefer_language(
+            &mut ranked,
+            language,
+            &vectors,
+            self.options.translation_similarity,
+        );
+        let short_answer = prefer_short_answer(&mut ranked, self.options.short_answer_similarity);
+        let mut passages: Vec<Passage> = ranked.into_iter().map(|r| r.passage).collect();
         let features = features(&query, &passages);
-        let (mut decision, mut details) = self.options.confidence.assess(features.as_ref());
+        let (mut decision, mut details) = self.confidence.assess(features.as_ref());
+        let best = BestTwo::of(&passages);
+        passages.truncate(top_k);
+        score_passages(&query, &mut passages, &self.confidence, best);
         if short_answer {
             decision = Decision::Answer;
             details.short_answer = true;
             details.confidence = details.confidence.max(self.options.short_answer_confidence);
+            if let Some(top) = passages.first_mut() {
+                top.score = top.score.max(details.confidence);
+            }
         }
         Ok(QueryResponse {
             passages,
+            language: language.to_owned(),
             confidence: details.confidence,
             decision,
             details,
@@ -296,31 +349,85 @@ impl Retriever {
     }
 }
 
-/// What the confidence model reads off a result (`None` without passages).
+/// Ranks deep enough that the normalisation of each side (min–max over its
+/// first `FUSION_DEPTH` results) is the same whatever `top_k` asked for.
+const FUSION_DEPTH: usize = 20;
+
+/// Each passage's `score`: the confidence model applied to the passage's
+/// own features (its margin over the best other candidate), a probability
+/// that it answers the question, comparable across queries. The top
+/// passage's score is the response's confidence. `best` are the two highest
+/// similarities among all candidates (before the cut to `top_k`), with the
+/// index of the highest.
+fn score_passages(query: &str, passages: &mut [Passage], model: &ConfidenceOptions, best: BestTwo) {
+    for (i, p) in passages.iter_mut().enumerate() {
+        let others = if i == best.index {
+            best.second
+        } else {
+            best.first
+        };
+        let margin = p.score_details.vector_similarity - others.unwrap_or(0.0);
+        p.score = model.probability(&passage_features(query, p, margin));
+    }
+}
+
+/// The two highest vector similarities of a ranking.
+#[derive(Debug, Clone, Copy, Default)]
+struct BestTwo {
+    first: Option<f32>,
+    index: usize,
+    second: Option<f32>,
+}
+
+impl BestTwo {
+    fn of(passages: &[Passage]) -> Self {
+        let mut best = Self::default();
+        for (i, p) in passages.iter().enumerate() {
+            let s = p.score_details.vector_similarity;
+            if best.first.is_none_or(|f| s > f) {
+                best.second = best.first;
+                best.first = Some(s);
+                best.index = i;
+            } else if best.second.is_none_or(|f| s > f) {
+                best.second = Some(s);
+            }
+        }
+        best
+    }
+}
+
+fn passage_features(query: &str, p: &Passage, margin: f32) -> crate::Features {
+    let d = &p.score_details;
+    let inverse = |rank: Option<usize>| rank.map_or(0.0, |r| 1.0 / r as f32);
+    // A short answer's question is what it matched on; its text is the answer.
+    let text = p.question.as_deref().unwrap_or(&p.text);
+    crate::Features {
+        similarity: d.vector_similarity,
+        margin,
+        keyword_score: d.keyword_score.unwrap_or(0.0),
+        agreement: (inverse(d.vector_rank) + inverse(d.keyword_rank)) / 2.0,
+        coverage: quarry_index::keyword::term_coverage(query, text),
+    }
+}
+
+/// What the confidence model reads off a result (`None` without passages):
+/// the top passage's features, its margin taken over every other passage.
 pub fn features(query: &str, passages: &[Passage]) -> Option<crate::Features> {
     let top = passages.first()?;
-    let d = &top.score_details;
     let runner_up = passages[1..]
         .iter()
         .map(|p| p.score_details.vector_similarity)
         .reduce(f32::max);
-    let inverse = |rank: Option<usize>| rank.map_or(0.0, |r| 1.0 / r as f32);
-    // A short answer's question is what it matched on; its text is the answer.
-    let text = top.question.as_deref().unwrap_or(&top.text);
-    Some(crate::Features {
-        similarity: d.vector_similarity,
-        margin: d.vector_similarity - runner_up.unwrap_or(0.0),
-        keyword_score: d.keyword_score.unwrap_or(0.0),
-        agreement: (inverse(d.vector_rank) + inverse(d.keyword_rank)) / 2.0,
-        coverage: quarry_index::keyword::term_coverage(query, text),
-    })
+    let margin = top.score_details.vector_similarity - runner_up.unwrap_or(0.0);
+    Some(passage_features(query, top, margin))
 }
 
 /// Moves the short answer whose question best matches the query to the
 /// front when it matches closely enough; true if one did.
-fn prefer_short_answer(passages: &mut Vec<Passage>, threshold: f32) -> bool {
+fn prefer_short_answer(passages: &mut Vec<Ranked>, threshold: f32) -> bool {
     let best = passages
         .iter()
+        .map(|r| &r.passage)
         .enumerate()
         .filter(|(_, p)| p.question.is_some() && p.score_details.vector_similarity >= threshold)
         .max_by(|a, b| {
@@ -385,13 +492,26 @@ fn fuse(
         c.keyword_score = Some(*score);
         c.keyword_rank = Some(rank + 1);
     }
+    // Min–max over the first FUSION_DEPTH results of each side: a deeper
+    // search (a larger top_k) must not move the scale. Below the depth a
+    // score may fall under 0; it is clamped.
     let range = |xs: &[(u64, f32)]| {
-        let max = xs.iter().map(|x| x.1).fold(f32::MIN, f32::max);
-        let min = xs.iter().map(|x| x.1).fold(f32::MAX, f32::min);
-        (min, (max - min).max(1e-6))
+        let head = &xs[..xs.len().min(FUSION_DEPTH)];
+        let max = head.iter().map(|x| x.1).fold(f32::MIN, f32::max);
+        let min = head.iter().map(|x| x.1).fold(f32::MAX, f32::min);
+        (min, max - min)
     };
-    let (v_min, v_span) = range(by_vector);
-    let (k_min, k_span) = range(by_keyword);
+    // A side whose head is flat (one keyword hit, or ties) puts its hits at
+    // the top of the scale: a lone exact match must not count as nothing.
+    let scale = |s: f32, (min, span): (f32, f32)| {
+        if span <= 1e-6 {
+            1.0
+        } else {
+            ((s - min) / span).max(0.0)
+        }
+    };
+    let v_range = range(by_vector);
+    let k_range = range(by_keyword);
     let k_max = by_keyword.first().map_or(1.0, |x| x.1).max(1e-6);
     let rrf = |rank: Option<usize>| rank.map_or(0.0, |r| 1.0 / (options.rrf_k + r as f32));
     for c in all.values_mut() {
@@ -401,9 +521,10 @@ fn fuse(
                 (rrf(c.vector_rank) + rrf(c.keyword_rank)) / (2.0 / (options.rrf_k + 1.0))
             }
             Fusion::Blend => {
-                let v = c.similarity.map_or(0.0, |s| (s - v_min) / v_span);
-                let k = c.keyword_score.map_or(0.0, |s| (s - k_min) / k_span);
-                options.blend_vector_weight * v + (1.0 - options.blend_vector_weight) * k
+                let v = c.similarity.map_or(0.0, |s| scale(s, v_range));
+                let k = c.keyword_score.map_or(0.0, |s| scale(s, k_range));
+                let w = options.blend_vector_weight.unwrap_or(0.5);
+                w * v + (1.0 - w) * k
             }
             Fusion::Vector => c.similarity.unwrap_or(0.0),
             Fusion::Keyword => c.keyword_score.unwrap_or(0.0) / k_max,
@@ -427,20 +548,30 @@ impl Candidate {
     }
 }
 
+/// A passage with the content hash of its embedding.
+#[derive(Debug, Clone)]
+struct Ranked {
+    passage: Passage,
+    hash: ContentHash,
+}
+
 /// Keeps the best of passages whose text is the same, or whose embeddings are
-/// near-identical (boilerplate repeated across pages), then the first `k`.
+/// near-identical (boilerplate repeated across pages), in fused order. A
+/// passage holding one of the question's `identifiers` that the better one
+/// lacks is never folded into it: near-identical pages that differ only in an
+/// order number are exactly the ones a visitor tells apart by it.
 fn collapse(
     candidates: Vec<Candidate>,
     chunks: Vec<ChunkRecord>,
     vectors: &HashMap<ContentHash, Vec<f32>>,
-    k: usize,
     near_duplicate: f32,
-) -> Vec<Passage> {
+    identifiers: &[String],
+) -> Vec<Ranked> {
     let mut by_id: HashMap<u64, ChunkRecord> = chunks.into_iter().map(|c| (c.vid, c)).collect();
     let mut first_of: HashMap<ContentHash, usize> = HashMap::new();
     // Vectors of the passages kept so far, with their index in `out`.
     let mut kept: Vec<(usize, &Vec<f32>)> = Vec::new();
-    let mut out: Vec<Passage> = Vec::new();
+    let mut out: Vec<Ranked> = Vec::new();
     for cand in candidates {
         // A chunk removed between search and fetch is simply skipped.
         let Some(c) = by_id.remove(&cand.id) else {
@@ -448,16 +579,19 @@ fn collapse(
         };
         let key = ContentHash::of(normalise(&c.text).as_bytes());
         let vector = vectors.get(&c.content_hash);
+        let ids_here = held_identifiers(&c.text, identifiers);
         let near = vector.and_then(|v| {
             kept.iter()
-                .find(|(_, w)| quarry_index::embed::dot(v, w) >= near_duplicate)
+                .find(|(idx, w)| {
+                    quarry_index::embed::dot(v, w) >= near_duplicate
+                        && ids_here.iter().all(|i| {
+                            held_identifiers(&out[*idx].passage.text, identifiers).contains(i)
+                        })
+                })
                 .map(|(idx, _)| *idx)
         });
         if let Some(idx) = first_of.get(&key).copied().or(near) {
-            out[idx].score_details.duplicates_collapsed += 1;
-            continue;
-        }
-        if out.len() == k {
+            out[idx].passage.score_details.duplicates_collapsed += 1;
             continue;
         }
         first_of.insert(key, out.len());
@@ -481,24 +615,144 @@ fn collapse(
             heading_path: c.heading_path,
             locator: c.locator,
         });
-        out.push(Passage {
-            id: c.chunk_id,
-            text: c.text,
-            score: cand.fused,
-            citable: citation.is_some(),
-            citation,
-            question,
-            score_details: ScoreDetails {
-                vector_similarity: cand.similarity.unwrap_or(0.0),
-                vector_rank: cand.vector_rank,
-                keyword_score: cand.keyword_score,
-                keyword_rank: cand.keyword_rank,
-                fused: cand.fused,
-                duplicates_collapsed: 0,
+        out.push(Ranked {
+            hash: c.content_hash,
+            passage: Passage {
+                id: c.chunk_id,
+                text: c.text,
+                score: cand.fused,
+                citable: citation.is_some(),
+                citation,
+                question,
+                score_details: ScoreDetails {
+                    vector_similarity: cand.similarity.unwrap_or(0.0),
+                    vector_rank: cand.vector_rank,
+                    keyword_score: cand.keyword_score,
+                    keyword_rank: cand.keyword_rank,
+                    fused: cand.fused,
+                    duplicates_collapsed: 0,
+                },
             },
         });
     }
     out
+}
+
+/// The question's exact identifiers: order numbers, error codes, SKUs,
+/// versions — words of at least four characters with two or more digits
+/// mixed with letters or separators (`ORD4821K`, `E-1042`, `0x80070005`,
+/// `2.4.1`), or runs of five or more digits. Lower-cased. Words like `mp3`
+/// or `IPv6` are vocabulary, not identifiers.
+pub fn identifiers(query: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in query.split(|c: char| c.is_whitespace() || ",;:!?()[]{}\"'«»“”".contains(c)) {
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+        let digits = word.chars().filter(char::is_ascii_digit).count();
+        let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+        let separators = word.chars().filter(|c| "-_./#".contains(*c)).count();
+        let is_id = word.chars().count() >= 4
+            && digits >= 2
+            && (letters > 0 || separators > 0 || digits >= 5)
+            && word
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_./#".contains(c));
+        let word = word.to_lowercase();
+        if is_id && !out.contains(&word) {
+            out.push(word);
+        }
+    }
+    out
+}
+
+/// The `identifiers` that occur in `text` as whole words (case-insensitive).
+fn held_identifiers<'a>(text: &str, identifiers: &'a [String]) -> Vec<&'a String> {
+    if identifiers.is_empty() {
+        return Vec::new();
+    }
+    let lower = text.to_lowercase();
+    identifiers
+        .iter()
+        .filter(|id| {
+            lower.match_indices(id.as_str()).any(|(at, m)| {
+                let before = lower[..at].chars().next_back();
+                let after = lower[at + m.len()..].chars().next();
+                !before.is_some_and(char::is_alphanumeric)
+                    && !after.is_some_and(char::is_alphanumeric)
+            })
+        })
+        .collect()
+}
+
+/// Passages that contain the question's identifiers verbatim go first (the
+/// more of them, the earlier), in fused order otherwise: a visitor who types
+/// an order number or an error code means that one.
+fn put_identifiers_first(passages: &mut [Ranked], identifiers: &[String]) {
+    if identifiers.is_empty() {
+        return;
+    }
+    // Stable: equal counts keep their fused order.
+    passages.sort_by_cached_key(|r| {
+        std::cmp::Reverse(held_identifiers(&r.passage.text, identifiers).len())
+    });
+}
+
+/// A passage in another language than the question's yields its place to
+/// the passage in the question's language that says the same: the same
+/// article translated. Translations are recognised as mutual nearest
+/// neighbours among the first [`FUSION_DEPTH`] passages (so the order never
+/// depends on `top_k`) whose similarity is at least `threshold`: an absolute
+/// similarity alone cannot tell a translation from a sibling page (with
+/// multilingual-e5-small both score 0.85–0.95).
+fn prefer_language(
+    passages: &mut [Ranked],
+    language: &str,
+    vectors: &HashMap<ContentHash, Vec<f32>>,
+    threshold: f32,
+) {
+    let depth = passages.len().min(FUSION_DEPTH);
+    let head = &passages[..depth];
+    // The opening of a passage tells its language; detecting on all of it
+    // would cost more than the rest of the query.
+    let opening = |text: &str| {
+        let end = text.char_indices().nth(240).map_or(text.len(), |(i, _)| i);
+        quarry_index::keyword::detect_language(&text[..end])
+    };
+    let langs: Vec<&str> = head.iter().map(|r| opening(&r.passage.text)).collect();
+    if !langs.contains(&language) || langs.iter().all(|l| *l == language) {
+        return;
+    }
+    let vecs: Vec<Option<&Vec<f32>>> = head.iter().map(|r| vectors.get(&r.hash)).collect();
+    let nearest = |i: usize| -> Option<(usize, f32)> {
+        let v = vecs[i]?;
+        (0..depth)
+            .filter(|&j| j != i)
+            .filter_map(|j| vecs[j].map(|w| (j, quarry_index::embed::dot(v, w))))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let partner: Vec<Option<(usize, f32)>> = (0..depth).map(nearest).collect();
+    let mut order: Vec<usize> = (0..depth).collect();
+    for i in 0..depth {
+        if langs[i] == language {
+            continue;
+        }
+        let Some((j, sim)) = partner[i] else { continue };
+        let mutual = partner[j].is_some_and(|(k, _)| k == i);
+        if j > i && mutual && sim >= threshold && langs[j] == language {
+            // Move j just before i.
+            let (pi, pj) = (
+                order.iter().position(|&x| x == i),
+                order.iter().position(|&x| x == j),
+            );
+            if let (Some(pi), Some(pj)) = (pi, pj)
+                && pj > pi
+            {
+                let moved = order.remove(pj);
+                order.insert(pi, moved);
+            }
+        }
+    }
+    let reordered: Vec<Ranked> = order.iter().map(|&i| passages[i].clone()).collect();
+    passages[..depth].clone_from_slice(&reordered);
 }
 
 fn normalise(text: &str) -> String {
@@ -575,13 +829,59 @@ mod tests {
         .into_iter()
         .collect();
         let candidates: Vec<Candidate> = (1..=4).map(Candidate::new).collect();
-        let passages = collapse(candidates.clone(), chunks.clone(), &vectors, 10, 0.97);
-        let ids: Vec<&str> = passages.iter().map(|p| p.id.as_str()).collect();
+        let passages = collapse(candidates.clone(), chunks.clone(), &vectors, 0.97, &[]);
+        let ids: Vec<&str> = passages.iter().map(|r| r.passage.id.as_str()).collect();
         assert_eq!(ids, ["c1", "c3"]);
-        assert_eq!(passages[0].score_details.duplicates_collapsed, 2);
+        assert_eq!(passages[0].passage.score_details.duplicates_collapsed, 2);
         // Above 1.0 only identical text folds.
-        let exact = collapse(candidates, chunks, &vectors, 10, 1.01);
+        let exact = collapse(candidates.clone(), chunks.clone(), &vectors, 1.01, &[]);
         assert_eq!(exact.len(), 3);
+        // A passage holding the question's identifier is not folded into
+        // one without it.
+        let ids = identifiers("what about 2022?");
+        assert!(ids.is_empty(), "a bare year is no identifier: {ids:?}");
+        let ids = vec!["help@example.com".to_owned()];
+        let kept = collapse(candidates, chunks, &vectors, 0.97, &ids);
+        assert_eq!(kept.len(), 2, "both hold it: folded as before");
+    }
+
+    #[test]
+    fn identifiers_are_codes_not_words() {
+        assert_eq!(
+            identifiers("Where is order ORD4821K? Error E-1042, 0x80070005 on 2.4.1"),
+            ["ord4821k", "e-1042", "0x80070005", "2.4.1"]
+        );
+        assert_eq!(identifiers("tracking 1234567 please"), ["1234567"]);
+        assert!(identifiers("How do I play mp3 files over IPv6 in 2 steps?").is_empty());
+        let ids = identifiers("ORD4821K");
+        assert_eq!(held_identifiers("Order ORD4821K shipped.", &ids).len(), 1);
+        assert!(held_identifiers("Order ORD4821KX shipped.", &ids).is_empty());
+    }
+
+    #[test]
+    fn a_lone_keyword_hit_is_not_scored_zero() {
+        let blend = QueryOptions::default();
+        let v = [(1, 0.6), (3, 0.55), (2, 0.5)];
+        let fused = fuse(&v, &[(3, 7.5)], &blend);
+        let three = fused.iter().find(|c| c.id == 3).unwrap();
+        assert!(three.fused > 0.7, "{three:?}");
+        assert_eq!(
+            fused[0].id, 3,
+            "the only keyword match, close on vectors, leads"
+        );
+    }
+
+    #[test]
+    fn fusion_scale_does_not_depend_on_how_deep_the_search_went() {
+        let blend = QueryOptions::default();
+        let v: Vec<(u64, f32)> = (0..60).map(|i| (i, 0.9 - i as f32 * 0.01)).collect();
+        let k: Vec<(u64, f32)> = (0..60).map(|i| (59 - i, 20.0 - i as f32 * 0.3)).collect();
+        let shallow = fuse(&v[..FUSION_DEPTH], &k[..FUSION_DEPTH], &blend);
+        let deep = fuse(&v, &k, &blend);
+        for c in &shallow {
+            let d = deep.iter().find(|d| d.id == c.id).unwrap();
+            assert_eq!(c.fused, d.fused, "{c:?} vs {d:?}");
+        }
     }
 
     #[test]

@@ -19,10 +19,11 @@ pub struct QueryService {
 
 impl QueryService {
     pub fn new(catalog: Arc<Catalog>, options: QueryOptions, auth: Auth) -> Result<Self> {
-        options
-            .confidence
-            .validate()
-            .map_err(|m| Error::bad_request("invalid_config", m))?;
+        if let Some(confidence) = &options.confidence {
+            confidence
+                .validate()
+                .map_err(|m| Error::bad_request("invalid_config", m))?;
+        }
         Ok(Self {
             catalog,
             options,
@@ -74,7 +75,7 @@ mod tests {
         let catalog = Arc::new(
             Catalog::open(
                 dir.path(),
-                Arc::new(HashEmbedder::new(32)),
+                Arc::new(quarry_index::Models::of(Arc::new(HashEmbedder::new(32)))),
                 IndexOptions::default(),
             )
             .unwrap(),
