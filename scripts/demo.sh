@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command on a fresh machine: install what is missing, fetch the model,
+# One command on a fresh machine: install what is missing, fetch the models,
 # build quarry, ingest the bundled sample help centre and answer a question.
 # Then `./target/release/quarry serve` serves it on http://127.0.0.1:7700.
 set -euo pipefail
@@ -10,5 +10,8 @@ cargo build --release --locked --bin quarry
 export QUARRY_DATA_DIR="${QUARRY_DATA_DIR:-quarry-data}"
 ./target/release/quarry ingest corpora/sqlite-sample/docs
 ./target/release/quarry query "How do I create an AUTOINCREMENT column?" --top-k 3
+echo
+# The same content, asked in Dutch: the default model matches across languages.
+./target/release/quarry query "Hoe maak ik een kolom die automatisch oplopende nummers krijgt?" --top-k 3
 echo
 echo "Next: ./target/release/quarry serve   (then POST http://127.0.0.1:7700/v1/query)"

@@ -68,6 +68,9 @@ pub struct EvalReport {
     pub model: String,
     /// The `blend` weight of the vector side the sets ran with.
     pub blend_vector_weight: f32,
+    /// The short-answer threshold in force (the sets have none; carried
+    /// into the parameter file).
+    pub short_answer_similarity: f32,
     /// The configured fusion mode (the one `--fit` fits for).
     pub fusion: Fusion,
     pub sets: Vec<SetEval>,
@@ -157,12 +160,17 @@ pub fn run_eval(
             cross_validated: Vec::new(),
         });
     }
+    let tuning = quarry_query::ModelTuning::for_model(&model);
     let blend_vector_weight = query
         .blend_vector_weight
-        .unwrap_or_else(|| quarry_query::confidence::blend_vector_weight_for(&model));
+        .unwrap_or(tuning.blend_vector_weight);
+    let short_answer_similarity = query
+        .short_answer_similarity
+        .unwrap_or(tuning.short_answer_similarity);
     let mut report = EvalReport {
         model,
         blend_vector_weight,
+        short_answer_similarity,
         fusion: query.fusion,
         sets,
         pooled: Vec::new(),
@@ -236,7 +244,7 @@ impl EvalReport {
     }
 
     /// The confidence model fitted on every set's questions under the
-    /// configured fusion, as the parameter file `query/confidence.json`.
+    /// configured fusion, as the parameter file `query/confidence/MODEL.json`.
     pub fn fit_file(&self, base: ConfidenceOptions) -> ConfidenceFile {
         let pooled: Vec<&Outcome> = self.pooled(self.fusion).into_iter().map(|p| p.1).collect();
         let options = fit(&pooled, base);
@@ -259,6 +267,7 @@ impl EvalReport {
         ConfidenceFile {
             options,
             blend_vector_weight: Some(self.blend_vector_weight),
+            short_answer_similarity: Some(self.short_answer_similarity),
             fit: serde_json::json!({
                 "by": format!("quarry bench eval --fit query/confidence/{}.json", self.model),
                 "model": "logistic regression (Newton's method, L2 1e-3) on the top passage's features",

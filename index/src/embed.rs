@@ -1,5 +1,5 @@
 //! Text → vectors. [`Embedder`] is the extension point; [`OnnxEmbedder`] runs a
-//! sentence-transformers ONNX model (all-MiniLM-L6-v2 by default) through
+//! sentence-transformers ONNX model (multilingual-e5-small or all-MiniLM-L6-v2) through
 //! fastembed and a dynamically loaded ONNX Runtime; [`HashEmbedder`] is a tiny
 //! deterministic embedder for tests that must not need the model files.
 

@@ -30,7 +30,9 @@ fn corpus() -> PathBuf {
 /// `quarry` run from the workspace root (where `models/` is), with `data`.
 fn quarry(data: &Path) -> Command {
     assert!(
-        root().join("models/all-MiniLM-L6-v2/model.onnx").is_file(),
+        root()
+            .join("models/multilingual-e5-small/model.onnx")
+            .is_file(),
         "model files missing: run scripts/fetch-models.sh first"
     );
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_quarry"));

@@ -85,14 +85,17 @@ pub struct ConfidenceOptions {
     pub clarify_at: f32,
 }
 
-/// `query/confidence.json`: the fitted options and how they were fitted.
+/// `query/confidence/MODEL.json`: the fitted options and how they were fitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfidenceFile {
     pub options: ConfidenceOptions,
     /// The `blend` fusion weight of the vector side for this model
-    /// ([`blend_vector_weight_for`]).
+    /// ([`ModelTuning`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blend_vector_weight: Option<f32>,
+    /// The short-answer threshold for this model ([`ModelTuning`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_answer_similarity: Option<f32>,
     /// Free-form provenance: dev sets, sample counts, cross-validated scores.
     #[serde(default)]
     pub fit: serde_json::Value,
@@ -110,18 +113,47 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
 ];
 
-/// The `blend` fusion weight of the vector side chosen for `model` on the
-/// dev sets (the parameter file's `blend_vector_weight`; 0.5 without one).
-pub fn blend_vector_weight_for(model: &str) -> f32 {
-    let text = SHIPPED
-        .iter()
-        .find(|(name, _)| *name == model)
-        .unwrap_or(&SHIPPED[0])
-        .1;
-    serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v["blend_vector_weight"].as_f64())
-        .map_or(0.5, |w| w as f32)
+/// The read path's settings that depend on the embedding model (its
+/// similarities have their own scale), chosen on the dev sets and shipped
+/// in `query/confidence/MODEL.json` beside the confidence model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelTuning {
+    pub confidence: ConfidenceOptions,
+    /// Weight of the vector side in `blend` fusion (0.5 when absent).
+    pub blend_vector_weight: f32,
+    /// A short answer whose question is at least this similar to the query
+    /// goes first (0.8 when absent).
+    pub short_answer_similarity: f32,
+}
+
+impl ModelTuning {
+    /// `model`'s settings (the default model's for a model without a file),
+    /// parsed once: a retriever is made per request.
+    pub fn for_model(model: &str) -> Self {
+        static PARSED: std::sync::OnceLock<Vec<(&'static str, ModelTuning)>> =
+            std::sync::OnceLock::new();
+        let all = PARSED.get_or_init(|| {
+            SHIPPED
+                .iter()
+                .map(|(name, text)| {
+                    let value = serde_json::from_str::<serde_json::Value>(text).ok();
+                    let number = |key: &str, default: f32| {
+                        value
+                            .as_ref()
+                            .and_then(|v| v[key].as_f64())
+                            .map_or(default, |w| w as f32)
+                    };
+                    let tuning = ModelTuning {
+                        confidence: ConfidenceOptions::parse_shipped(text),
+                        blend_vector_weight: number("blend_vector_weight", 0.5),
+                        short_answer_similarity: number("short_answer_similarity", 0.8),
+                    };
+                    (*name, tuning)
+                })
+                .collect()
+        });
+        all.iter().find(|s| s.0 == model).unwrap_or(&all[0]).1
+    }
 }
 
 impl Default for ConfidenceOptions {
@@ -135,12 +167,7 @@ impl ConfidenceOptions {
     /// The parameters fitted for `model`; a model without its own file gets
     /// the default model's.
     pub fn for_model(model: &str) -> Self {
-        let text = SHIPPED
-            .iter()
-            .find(|(name, _)| *name == model)
-            .unwrap_or(&SHIPPED[0])
-            .1;
-        Self::parse_shipped(text)
+        ModelTuning::for_model(model).confidence
     }
 
     fn parse_shipped(text: &str) -> Self {
@@ -302,8 +329,15 @@ mod tests {
             let weight = file
                 .blend_vector_weight
                 .expect("the file sets the blend weight");
-            assert!((0.0..=1.0).contains(&weight));
-            assert_eq!(weight, blend_vector_weight_for(model));
+            let short = file
+                .short_answer_similarity
+                .expect("the file sets the short-answer threshold");
+            assert!((0.0..=1.0).contains(&weight) && (0.0..=1.0).contains(&short));
+            let tuning = ModelTuning::for_model(model);
+            assert_eq!(
+                (tuning.blend_vector_weight, tuning.short_answer_similarity),
+                (weight, short)
+            );
             assert_eq!(file.options, ConfidenceOptions::for_model(model));
             assert!(
                 file.fit.get("samples").is_some(),

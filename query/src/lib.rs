@@ -30,6 +30,7 @@ pub use auth::{Auth, Scope, issue_kb_tokens};
 pub use cache::{CacheStats, QueryCache};
 pub use confidence::{
     ConfidenceFile, ConfidenceOptions, Decision, DecisionDetails, FEATURE_NAMES, Features,
+    ModelTuning,
 };
 pub use error::{Error, Result};
 pub use retrieve::{

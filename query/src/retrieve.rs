@@ -53,7 +53,10 @@ pub struct QueryOptions {
     pub near_duplicate_similarity: f32,
     /// A short answer whose question is at least this similar to the query
     /// goes first and decides `answer`.
-    pub short_answer_similarity: f32,
+    /// Unset: the model's (`query/confidence/MODEL.json`: 0.9 for
+    /// multilingual-e5-small, whose unrelated questions reach 0.86; 0.8 for
+    /// all-MiniLM-L6-v2).
+    pub short_answer_similarity: Option<f32>,
     /// The confidence reported for such a match (at least).
     pub short_answer_confidence: f32,
     /// Passages in another language than the question yield to their
@@ -78,7 +81,7 @@ impl Default for QueryOptions {
             rrf_k: 60.0,
             blend_vector_weight: None,
             near_duplicate_similarity: 0.97,
-            short_answer_similarity: 0.8,
+            short_answer_similarity: None,
             short_answer_confidence: 0.95,
             translation_similarity: 0.8,
             confidence: None,
@@ -205,11 +208,13 @@ impl Retriever {
         let confidence = options
             .confidence
             .unwrap_or_else(|| ConfidenceOptions::for_model(kb.model()));
-        options.blend_vector_weight = Some(
-            options
-                .blend_vector_weight
-                .unwrap_or_else(|| crate::confidence::blend_vector_weight_for(kb.model())),
-        );
+        let tuned = crate::confidence::ModelTuning::for_model(kb.model());
+        options.blend_vector_weight = options
+            .blend_vector_weight
+            .or(Some(tuned.blend_vector_weight));
+        options.short_answer_similarity = options
+            .short_answer_similarity
+            .or(Some(tuned.short_answer_similarity));
         confidence
             .validate()
             .map_err(|m| Error::bad_request("invalid_config", m))?;
@@ -317,7 +322,10 @@ impl Retriever {
             &vectors,
             self.options.translation_similarity,
         );
-        let short_answer = prefer_short_answer(&mut ranked, self.options.short_answer_similarity);
+        let short_answer = prefer_short_answer(
+            &mut ranked,
+            self.options.short_answer_similarity.unwrap_or(0.8),
+        );
         let mut passages: Vec<Passage> = ranked.into_iter().map(|r| r.passage).collect();
         let features = features(&query, &passages);
         let (mut decision, mut details) = self.confidence.assess(features.as_ref());
