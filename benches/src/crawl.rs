@@ -1,12 +1,12 @@
 //! Crawl throughput on the generated local site
-//! ([`quarry_ingest::crawl::testsite`]): loopback networking, so the figure
+//! ([`quarry_testsite`]): loopback networking, so the figure
 //! is quarry's own cost per page (request, link extraction, URL handling,
 //! spooling), not the network's.
 
 use crate::{Error, Result};
 use quarry_formats::Registry;
-use quarry_ingest::crawl::testsite::{self, TestSite};
 use quarry_ingest::crawl::{CrawlOptions, CrawlState, CrawlTarget, crawl};
+use quarry_testsite::{self as testsite, TestSite};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 

@@ -533,7 +533,7 @@ fn file_name(uri: &str) -> &str {
 pub struct Served {
     pub addr: std::net::SocketAddr,
     runtime: tokio::runtime::Runtime,
-    server: tokio::task::JoinHandle<quarry_query::Result<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -552,9 +552,9 @@ impl Served {
             .map_err(|e| Error::Setup(format!("runtime: {e}")))?;
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = runtime.spawn(quarry_query::http::serve(
+        let server = runtime.spawn(quarry_server::serve(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            quarry_query::http::router(service),
+            quarry_server::router(service, None, quarry_server::Limits::default()),
             move |addr| {
                 let _ = addr_tx.send(addr);
             },
@@ -583,7 +583,8 @@ impl Served {
         let _ = self.stop.send(());
         self.runtime
             .block_on(self.server)
-            .map_err(|e| Error::Setup(format!("server task: {e}")))??;
+            .map_err(|e| Error::Setup(format!("server task: {e}")))?
+            .map_err(|e| Error::Setup(format!("server: {e}")))?;
         Ok(())
     }
 }

@@ -39,6 +39,15 @@ impl Error {
         }
     }
 
+    /// Stable machine-readable code (the HTTP layer maps it to a status).
+    pub fn code(&self) -> &'static str {
+        if self.is_user_error() {
+            "invalid_request"
+        } else {
+            "index_error"
+        }
+    }
+
     /// True for errors the caller caused (bad settings, bad input).
     pub fn is_user_error(&self) -> bool {
         matches!(

@@ -10,7 +10,9 @@
 
 use crate::embed::Embedder;
 use crate::keyword::KeywordIndex;
-use crate::store::{ChunkRecord, ChunkStore, DocumentRecord, SqliteStore, StoreStats, WriteOp};
+use crate::source::{JobRecord, SourceBlob, SourceRecord, SourceState};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{ChunkRecord, ChunkStore, DocumentRecord, StoreStats, WriteOp};
 use crate::vector::{ExactIndex, HnswIndex, HnswOptions, Point, VectorIndex, load_snapshot};
 use crate::{ContentHash, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -336,11 +338,76 @@ impl KnowledgeBase {
         &self.options
     }
 
-    /// The store, for reads and for bookkeeping that does not touch the
-    /// indexes (jobs, source state). Documents and sources change through
-    /// [`KnowledgeBase::commit`].
-    pub fn store(&self) -> &dyn ChunkStore {
-        self.store.as_ref()
+    /// Every source, by id.
+    pub fn sources(&self) -> Result<Vec<SourceRecord>> {
+        self.store.sources()
+    }
+
+    pub fn source(&self, id: &str) -> Result<Option<SourceRecord>> {
+        self.store.source(id)
+    }
+
+    /// The content the store keeps for a source (an upload, an article's
+    /// body, a site's crawl state).
+    pub fn source_blob(&self, id: &str) -> Result<Option<SourceBlob>> {
+        self.store.source_blob(id)
+    }
+
+    /// Records a source's sync status and schedule (not its content).
+    pub fn set_source_state(&self, id: &str, state: &SourceState) -> Result<()> {
+        self.store.set_source_state(id, state)
+    }
+
+    /// Ids of the scheduled sources due at `now` (unix seconds).
+    pub fn due_sources(&self, now: i64) -> Result<Vec<String>> {
+        self.store.due_sources(now)
+    }
+
+    /// Queues a sync job of a source (or of one of its documents).
+    pub fn create_job(
+        &self,
+        source_id: &str,
+        uri: Option<&str>,
+        trigger: &str,
+    ) -> Result<JobRecord> {
+        self.store.create_job(source_id, uri, trigger)
+    }
+
+    pub fn update_job(&self, job: &JobRecord) -> Result<()> {
+        self.store.update_job(job)
+    }
+
+    pub fn job(&self, id: u64) -> Result<Option<JobRecord>> {
+        self.store.job(id)
+    }
+
+    /// The newest `limit` jobs, newest first.
+    pub fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>> {
+        self.store.jobs(limit)
+    }
+
+    /// The oldest queued job.
+    pub fn next_queued_job(&self) -> Result<Option<JobRecord>> {
+        self.store.next_queued_job()
+    }
+
+    /// Jobs a crash left running go back to the queue; returns how many.
+    pub fn requeue_running(&self) -> Result<usize> {
+        self.store.requeue_running()
+    }
+
+    /// A setting kept with the knowledge base (token hashes, …).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.store.meta(key)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.store.set_meta(key, value)
+    }
+
+    /// Every setting kept with the knowledge base.
+    pub fn all_meta(&self) -> Result<Vec<(String, String)>> {
+        self.store.all_meta()
     }
 
     /// Embeds passages for this knowledge base, counting them.

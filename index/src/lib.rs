@@ -57,11 +57,11 @@ pub use models::{ENGLISH_MODEL, MULTILINGUAL_MODEL, Models, builtin_models};
 /// Re-exported so the read path can name locators without depending on `formats`.
 pub use quarry_formats::Locator;
 pub use source::{
-    JobRecord, JobStatus, SHORT_ANSWER_FORMAT, SourceKind, SourceRecord, SourceSettings,
-    SourceSpec, SourceStatus,
+    JobRecord, JobStatus, SHORT_ANSWER_FORMAT, SourceBlob, SourceKind, SourceRecord,
+    SourceSettings, SourceSpec, SourceState, SourceStatus, unix_now,
 };
 pub use store::{
-    ChunkRecord, ChunkStore, DocumentMeta, DocumentRecord, NewChunk, SourceBlob, SourceState,
-    SqliteStore, StoreStats, WriteOp, unix_now,
+    ChunkRecord, ChunkStore, DocumentMeta, DocumentRecord, NewChunk, StoreStats, WriteOp,
+    sqlite::SqliteStore,
 };
 pub use vector::{ExactIndex, HnswIndex, HnswOptions, VectorIndex};

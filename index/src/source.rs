@@ -211,7 +211,7 @@ impl SourceRecord {
             title: None,
             spec,
             settings,
-            created_at: crate::store::unix_now(),
+            created_at: unix_now(),
             last_sync_at: None,
             next_sync_at: None,
             status: SourceStatus::Pending,
@@ -278,4 +278,29 @@ pub struct JobRecord {
     /// The ingest report of a finished job.
     pub report: Option<serde_json::Value>,
     pub error: Option<String>,
+}
+
+/// Content the store keeps for a source that has no other home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceBlob {
+    /// File name, which also tells the parser the format.
+    pub name: String,
+    pub media_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// The sync bookkeeping of a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceState {
+    pub status: SourceStatus,
+    pub last_error: Option<String>,
+    pub last_sync_at: Option<i64>,
+    pub next_sync_at: Option<i64>,
+}
+
+/// Unix seconds now: the clock of every timestamp quarry stores.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -21,6 +21,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// Stable machine-readable code (the HTTP layer maps it to a status).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound(_) => "not_found",
+            Error::Invalid(_) | Error::Source(_) => "invalid_request",
+            Error::Index(e) => e.code(),
+            Error::Document(_) => "document_error",
+            Error::Pipeline(_) => "pipeline_error",
+        }
+    }
+
     /// True for errors the caller caused and can fix.
     pub fn is_user_error(&self) -> bool {
         match self {

@@ -23,18 +23,17 @@
 pub mod chunk;
 pub mod crawl;
 mod error;
-mod model_change;
 pub mod pipeline;
+pub mod report;
 pub mod source;
 pub mod sync;
 
 pub use chunk::{Chunk, ChunkOptions, Chunker};
 pub use error::{Error, Result};
-pub use model_change::ModelChange;
-pub use pipeline::{
-    Failure, IngestOptions, IngestReport, NoProgress, Outcome, Pipeline, Progress, title_from_name,
-};
+pub use pipeline::{IngestOptions, Pipeline, title_from_name};
+pub use report::{Failure, IngestReport, NoProgress, Outcome, Progress};
 pub use source::{FileSource, ItemRef, OneItem, RawItem, Source, file_uri};
 pub use sync::{
-    Applied, ArticleInput, SHORT_ANSWER_FORMAT, ShortAnswerInput, SyncOptions, Syncer, Upload,
+    Applied, ArticleInput, ModelChange, SHORT_ANSWER_FORMAT, ShortAnswerInput, SyncOptions, Syncer,
+    Upload,
 };

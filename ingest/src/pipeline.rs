@@ -15,6 +15,7 @@
 //! reason and the run goes on; what was indexed before stays as it was.
 
 use crate::chunk::{ChunkOptions, Chunker};
+use crate::report::{Failure, IngestReport, Outcome, Progress};
 use crate::source::{ItemRef, Source};
 use crate::{Error, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
@@ -66,69 +67,6 @@ impl Default for IngestOptions {
         }
     }
 }
-
-/// What happened to one document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Indexed { chunks: usize },
-    Unchanged,
-    Failed { reason: String },
-}
-
-/// A document that could not be ingested, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    pub uri: String,
-    pub name: String,
-    pub reason: String,
-}
-
-/// The result of one run, printed by the CLI and returned by the API.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IngestReport {
-    pub source_id: String,
-    /// Documents the source listed.
-    pub documents: usize,
-    pub indexed: usize,
-    pub unchanged: usize,
-    pub removed: usize,
-    pub failed: Vec<Failure>,
-    /// Chunks written for the indexed documents.
-    pub chunks: usize,
-    /// Texts the model embedded in this run.
-    pub embedded: usize,
-    /// Chunks written whose vector was not computed for them: from the
-    /// embedding cache, or shared with an identical chunk of this run.
-    pub reused: usize,
-    pub elapsed_ms: u64,
-    /// Time the embed workers spent in the model, summed over workers.
-    pub embed_busy_ms: u64,
-    /// For `url` and `site` sources: what happened to every URL seen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crawl: Option<crate::crawl::CrawlReport>,
-}
-
-impl IngestReport {
-    /// Chunks written per second of wall time.
-    pub fn chunks_per_second(&self) -> f64 {
-        self.chunks as f64 / (self.elapsed_ms.max(1) as f64 / 1000.0)
-    }
-}
-
-/// Receives progress; the CLI draws a bar with it.
-pub trait Progress: Send + Sync {
-    fn started(&self, _documents: usize) {}
-    fn finished(&self, _name: &str, _outcome: &Outcome) {}
-    /// A crawl's counters, while it fetches (before `started`).
-    fn crawling(&self, _progress: &crate::crawl::CrawlProgress) {}
-}
-
-/// Progress that goes nowhere.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {}
 
 /// A parsed, chunked document waiting for vectors.
 struct Prepared {

@@ -11,9 +11,9 @@
 
 use quarry_formats::Registry;
 use quarry_index::{Catalog, HashEmbedder, IndexOptions, JobRecord, SourceSettings, SourceSpec};
-use quarry_ingest::crawl::testsite::{self, TestSite};
 use quarry_ingest::crawl::{CrawlOptions, CrawlReport, SkipReason, UrlOutcome};
 use quarry_ingest::{IngestOptions, IngestReport, NoProgress, SyncOptions, Syncer};
+use quarry_testsite::{self as testsite, TestSite};
 use std::path::Path;
 use std::sync::Arc;
 

@@ -675,18 +675,18 @@ mod sync {
         // A crash while the job runs: it is queued again, not lost.
         let s = syncer(data.path(), 100);
         let kb = s.kb("default").unwrap();
-        let mut job = kb.store().next_queued_job().unwrap().unwrap();
+        let mut job = kb.next_queued_job().unwrap().unwrap();
         job.status = JobStatus::Running;
-        kb.store().update_job(&job).unwrap();
+        kb.update_job(&job).unwrap();
         drop((s, kb));
         let s = syncer(data.path(), 100);
         assert_eq!(s.recover().unwrap(), 1);
         assert_eq!(s.run_pending(&NoProgress).unwrap(), 1);
         let kb = s.kb("default").unwrap();
-        let done = kb.store().job(job.id).unwrap().unwrap();
+        let done = kb.job(job.id).unwrap().unwrap();
         assert_eq!(done.status, JobStatus::Done, "{done:?}");
         assert_eq!(done.report.unwrap()["indexed"], 1);
-        let source = kb.store().sources().unwrap().remove(0);
+        let source = kb.sources().unwrap().remove(0);
         assert!(source.last_sync_at.unwrap() >= next - 100);
         assert_eq!(
             source.next_sync_at.unwrap(),
@@ -698,9 +698,9 @@ mod sync {
         drop(docs);
         let job = s.enqueue("default", &source.id, None, "api").unwrap();
         s.run_pending(&NoProgress).unwrap();
-        let failed = kb.store().job(job.id).unwrap().unwrap();
+        let failed = kb.job(job.id).unwrap().unwrap();
         assert_eq!(failed.status, JobStatus::Failed, "{failed:?}");
-        let source = kb.store().sources().unwrap().remove(0);
+        let source = kb.sources().unwrap().remove(0);
         assert_eq!(source.status, SourceStatus::Error);
         assert!(source.last_error.is_some());
         assert_eq!(

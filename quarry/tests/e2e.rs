@@ -1000,7 +1000,7 @@ fn folder_sources_over_http_sync_resync_one_document_and_change_settings() {
 /// the citation; a private address needs the server's allow-list.
 #[test]
 fn sites_are_crawled_through_the_api_with_a_per_url_report() {
-    use quarry_ingest::crawl::testsite::{self, TestSite};
+    use quarry_testsite::{self as testsite, TestSite};
     let pages = 25;
     let pdf = std::fs::read(root().join("corpora/formats/pdf/wal.pdf")).unwrap();
     let site = TestSite::serve(testsite::build(pages, pdf)).unwrap();

@@ -48,8 +48,7 @@ fn hash(token: &str) -> blake3::Hash {
 }
 
 fn stored(kb: &KnowledgeBase, key: &str) -> Option<blake3::Hash> {
-    kb.store()
-        .meta(key)
+    kb.meta(key)
         .ok()
         .flatten()
         .and_then(|h| blake3::Hash::from_hex(h).ok())
@@ -64,7 +63,7 @@ pub fn issue_kb_tokens(kb: &KnowledgeBase) -> Result<(String, String)> {
             .map_err(|e| Error::Internal(format!("no randomness for a token: {e}")))?;
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let token = format!("{prefix}_{hex}");
-        kb.store().set_meta(key, hash(&token).to_hex().as_str())?;
+        kb.set_meta(key, hash(&token).to_hex().as_str())?;
         Ok(token)
     };
     Ok((make(KB_ADMIN_KEY, "qa")?, make(KB_QUERY_KEY, "qq")?))

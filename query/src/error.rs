@@ -1,6 +1,7 @@
 use thiserror::Error;
 
-/// Errors of the read path, each with a stable code and an HTTP status.
+/// Errors of the read path, each with a stable code (the HTTP layer,
+/// `quarry-server`, maps them to statuses).
 #[derive(Debug, Error)]
 pub enum Error {
     /// The caller's request is wrong (400).
@@ -40,21 +41,8 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::Conflict(_) => "conflict",
-            Error::Index(e) if e.is_user_error() => "invalid_request",
-            Error::Index(_) => "index_error",
+            Error::Index(e) => e.code(),
             Error::Internal(_) => "internal",
-        }
-    }
-
-    pub fn status(&self) -> u16 {
-        match self {
-            Error::BadRequest { .. } => 400,
-            Error::NotFound(_) => 404,
-            Error::Unauthorized(_) => 401,
-            Error::Forbidden(_) => 403,
-            Error::Conflict(_) => 409,
-            Error::Index(e) if e.is_user_error() => 400,
-            Error::Index(_) | Error::Internal(_) => 500,
         }
     }
 }

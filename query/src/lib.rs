@@ -1,10 +1,10 @@
-//! The read path: retrieval, confidence, and the HTTP service.
+//! The read path as a library: retrieval, confidence, tokens. No web
+//! framework: the HTTP routes live in `quarry-server`.
 //!
 //! Main types: [`Retriever`] (question → [`QueryResponse`] of cited
 //! [`Passage`]s, a confidence and a [`Decision`]), [`ConfidenceOptions`] (the
 //! confidence function and its thresholds), [`QueryService`] (a question to
-//! its knowledge base, behind [`Auth`]'s tokens) and [`http::router`] /
-//! [`http::serve`] (the axum service).
+//! its knowledge base, behind [`Auth`]'s tokens).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -22,7 +22,6 @@ pub mod auth;
 pub mod cache;
 pub mod confidence;
 mod error;
-pub mod http;
 pub mod retrieve;
 mod service;
 

@@ -4,6 +4,7 @@
 //! redirects (the crawler follows them itself, checking each hop), a size
 //! limit on bodies and timeouts on everything.
 
+use crate::report::REFUSED;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -71,9 +72,6 @@ impl AllowList {
         self.0.contains(&host)
     }
 }
-
-/// Prefix of the error a refused address produces, recognised in reports.
-pub const REFUSED: &str = "refused: resolves to a private or reserved address";
 
 #[derive(Debug)]
 struct GuardedResolver {

@@ -9,8 +9,9 @@
 //! folder. Until then the old knowledge base is untouched; if a source
 //! fails, the job fails naming it and nothing changes.
 
-use crate::pipeline::Progress;
-use crate::sync::{CRAWL_STATE, Syncer, put_source};
+use super::sources::{CRAWL_STATE, put_source};
+use super::syncer::Syncer;
+use crate::report::Progress;
 use crate::{Error, Result};
 use quarry_index::{JobStatus, KnowledgeBase, kb_dir, record_model};
 use serde::{Deserialize, Serialize};
@@ -65,18 +66,17 @@ impl Syncer {
                 *old.options(),
             )?);
             // Tokens and other settings of the knowledge base.
-            for (key, value) in old.store().all_meta()? {
-                if new.store().meta(&key)?.is_none() {
-                    new.store().set_meta(&key, &value)?;
+            for (key, value) in old.all_meta()? {
+                if new.meta(&key)?.is_none() {
+                    new.set_meta(&key, &value)?;
                 }
             }
-            let sources = old.store().sources()?;
+            let sources = old.sources()?;
             let _writes = self.guard()?;
             for record in &sources {
                 // A site's crawl state (ETags) would make the new crawl skip
                 // every unchanged page: the rebuild fetches them all.
                 let blob = old
-                    .store()
                     .source_blob(&record.id)?
                     .filter(|b| b.name != CRAWL_STATE);
                 put_source(&new, record, blob)?;
@@ -84,7 +84,7 @@ impl Syncer {
             drop(_writes);
             let mut failed = Vec::new();
             for record in &sources {
-                let job = new.store().create_job(&record.id, None, "model-change")?;
+                let job = new.create_job(&record.id, None, "model-change")?;
                 let job = self.run_job_with(&new, job, progress, true)?;
                 if job.status != JobStatus::Done {
                     failed.push(format!(

@@ -1,0 +1,9 @@
+//! One module per command.
+
+pub mod bench;
+pub mod ingest;
+pub mod kb;
+pub mod query;
+pub mod serve;
+pub mod status;
+pub mod sync;

@@ -1,0 +1,77 @@
+//! `quarry sync` and `quarry sources`.
+
+use anyhow::Result;
+use quarry::app::{existing_kb, open_catalog, syncer};
+use quarry::config::Config;
+use quarry::render::{Bar, bar, job_report, print_report};
+
+pub fn sync(
+    config: &Config,
+    kb: &str,
+    source: Option<String>,
+    uri: Option<String>,
+    due: bool,
+    json: bool,
+) -> Result<()> {
+    let catalog = open_catalog(config)?;
+    let handle = existing_kb(&catalog, kb)?;
+    let syncer = syncer(config, catalog);
+    syncer.recover()?;
+    let ids: Vec<String> = match source {
+        Some(id) => vec![id],
+        None if due => handle.due_sources(quarry_index::unix_now())?,
+        None => handle
+            .sources()?
+            .into_iter()
+            .filter(|s| s.kind.is_scheduled())
+            .map(|s| s.id)
+            .collect(),
+    };
+    let mut reports = Vec::new();
+    for id in ids {
+        let job = syncer.enqueue(kb, &id, uri.as_deref(), "cli")?;
+        let bar = bar();
+        let job = syncer.run_job(&handle, job, &Bar(bar.clone()))?;
+        bar.finish_and_clear();
+        match job_report(&job) {
+            Ok(report) => {
+                if !json {
+                    print_report(&report);
+                }
+                reports.push(report);
+            }
+            Err(e) => eprintln!("error: {e:#}"),
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else if reports.is_empty() {
+        println!("nothing to sync");
+    }
+    Ok(())
+}
+
+pub fn sources(config: &Config, kb: &str, json: bool) -> Result<()> {
+    let catalog = open_catalog(config)?;
+    let handle = existing_kb(&catalog, kb)?;
+    let sources = handle.sources()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sources)?);
+        return Ok(());
+    }
+    let when = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
+    for s in sources {
+        println!(
+            "{}  {}  {}  last sync {}  next {}{}",
+            s.id,
+            s.kind.as_str(),
+            s.status.as_str(),
+            when(s.last_sync_at),
+            when(s.next_sync_at),
+            s.last_error
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
