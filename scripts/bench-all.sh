@@ -15,7 +15,7 @@ quick=""
 [ "${1:-}" = "--quick" ] && quick="--quick"
 out="${QUARRY_BENCH_OUT:-bench-results}"
 mkdir -p "$out"
-cargo build --release --locked --bin quarry
+cargo build --release --locked --bin quarry --bin quarry-bench
 q=./target/release/quarry
 {
   echo "date: $(date -u +%FT%TZ)"
