@@ -7,8 +7,10 @@
 //! questions. `quarry bench` prints the [`BenchReport`] as a table or JSON.
 
 pub mod ann;
+pub mod conflicts;
 pub mod crawl;
 pub mod eval;
+pub mod gaps;
 pub mod load;
 
 use quarry_formats::{Input, Registry};

@@ -15,16 +15,10 @@ use std::sync::Arc;
 #[derive(Debug, Parser)]
 #[command(name = "quarry-bench", version)]
 struct Cli {
-    /// Knowledge base directory.
-    #[arg(long, global = true, env = "QUARRY_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Configuration file (default: ./quarry.toml if present).
-    #[arg(long, global = true, env = "QUARRY_CONFIG")]
-    config: Option<PathBuf>,
-    /// Knowledge base (the benchmarks build their own; accepted so `quarry
-    /// bench` can pass its options on).
-    #[arg(long, global = true, env = "QUARRY_KB", default_value = "default")]
-    kb: String,
+    /// `--kb` is accepted so `quarry bench` can pass its options on; the
+    /// benchmarks build knowledge bases of their own.
+    #[command(flatten)]
+    globals: quarry::cli::Globals,
     #[command(subcommand)]
     what: Option<BenchCommand>,
     #[arg(long, default_value = "corpora/sqlite-sample")]
@@ -123,6 +117,30 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Conflict and duplicate detection: precision and recall on labelled
+    /// passage pairs (corpora/conflicts); with --data, what it flags in
+    /// existing knowledge bases.
+    Conflicts {
+        /// Data directories whose default knowledge base to scan.
+        #[arg(long)]
+        data: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Knowledge-gap clustering: pairwise precision and recall per
+    /// similarity threshold on labelled questions (corpora/gaps and the
+    /// GNOME titles of the dev sets).
+    Gaps {
+        /// Thresholds to sweep.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "0.80,0.82,0.84,0.86,0.88,0.90,0.92,0.94"
+        )]
+        thresholds: Vec<f32>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Crawl throughput: serve a generated help site on 127.0.0.1 and crawl
     /// it twice (full, then conditional requests).
     Crawl {
@@ -168,11 +186,8 @@ fn quarry_binary() -> Result<PathBuf> {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let mut config = Config::load(cli.config.as_deref())?;
-    let config_path = cli.config.clone();
-    if let Some(dir) = cli.data_dir.clone() {
-        config.data_dir = dir;
-    }
+    let config = cli.globals.load()?;
+    let config_path = cli.globals.config.clone();
     match cli {
         Cli {
             what:
@@ -206,6 +221,14 @@ fn run(cli: Cli) -> Result<()> {
             };
             bench_ann(&config, &sizes, &ef, queries, real, svg, json)
         }
+        Cli {
+            what: Some(BenchCommand::Conflicts { data, json }),
+            ..
+        } => bench_conflicts(&config, &data, json),
+        Cli {
+            what: Some(BenchCommand::Gaps { thresholds, json }),
+            ..
+        } => bench_gaps(&config, &thresholds, json),
         Cli {
             what: Some(BenchCommand::Crawl { pages, quick, json }),
             ..
@@ -505,6 +528,74 @@ fn bench(
             .iter()
             .find(|m| m.fusion == config.query.fusion);
         check_recall_floor(&report.corpus, configured.copied(), floor)?;
+    }
+    Ok(())
+}
+
+fn bench_gaps(config: &Config, thresholds: &[f32], json: bool) -> Result<()> {
+    let embedder = embedder(config)?;
+    let support = quarry_bench::gaps::support_set("corpora/gaps/support-questions.jsonl".as_ref())?;
+    let mut sweeps = vec![quarry_bench::gaps::sweep(
+        embedder.as_ref(),
+        "support questions (corpora/gaps)",
+        support,
+        thresholds,
+    )?];
+    let gnome = quarry_bench::gaps::gnome_set("corpora/dev".as_ref())?;
+    if gnome.is_empty() {
+        eprintln!("gaps: no GNOME dev sets (scripts/fetch-devsets.sh): support questions only");
+    } else {
+        sweeps.push(quarry_bench::gaps::sweep(
+            embedder.as_ref(),
+            "GNOME page titles, six languages (corpora/dev)",
+            gnome,
+            thresholds,
+        )?);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sweeps)?);
+    } else {
+        print!("{}", quarry_bench::gaps::table(&sweeps));
+    }
+    Ok(())
+}
+
+fn bench_conflicts(config: &Config, data: &[PathBuf], json: bool) -> Result<()> {
+    let embedder = embedder(config)?;
+    let eval = quarry_bench::conflicts::eval(
+        embedder.as_ref(),
+        "corpora/conflicts/pairs.jsonl".as_ref(),
+        &config.conflicts,
+    )?;
+    let mut scans = Vec::new();
+    for dir in data {
+        let models = Arc::new(config.models.registry()?);
+        let catalog = Catalog::open(dir, models, config.index)?;
+        let kb = catalog
+            .get(quarry_index::DEFAULT_KB)?
+            .with_context(|| format!("no default knowledge base in {}", dir.display()))?;
+        let t = std::time::Instant::now();
+        let found = quarry_ingest::conflicts::list(&kb, &config.conflicts)?;
+        let stats = kb.stats()?;
+        scans.push(serde_json::json!({
+            "data": dir.display().to_string(),
+            "chunks": stats.store.chunks,
+            "contradictions": found.iter().filter(|c| c.kind == "contradiction").count(),
+            "duplicates": found.iter().filter(|c| c.kind == "duplicate").count(),
+            "check_ms": t.elapsed().as_millis() as u64,
+            "examples": found.iter().take(6).map(|c| serde_json::json!({"kind": c.kind, "why": c.why, "a": c.passages[0].text, "b": c.passages[1].text})).collect::<Vec<_>>(),
+        }));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"labelled": eval, "scans": scans}))?
+        );
+    } else {
+        print!("{}", quarry_bench::conflicts::table(&eval));
+        for s in &scans {
+            println!("\n{}", serde_json::to_string_pretty(s)?);
+        }
     }
     Ok(())
 }

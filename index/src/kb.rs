@@ -10,6 +10,7 @@
 
 use crate::embed::Embedder;
 use crate::keyword::KeywordIndex;
+use crate::questions::QuestionLog;
 use crate::source::{JobRecord, SourceBlob, SourceRecord, SourceState};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ChunkRecord, ChunkStore, DocumentRecord, StoreStats, WriteOp};
@@ -134,6 +135,7 @@ pub struct KnowledgeBase {
     options: IndexOptions,
     writer: Mutex<WriterState>,
     counters: Counters,
+    questions: QuestionLog,
     /// Held while open: one process per knowledge base.
     _lock: std::fs::File,
 }
@@ -191,6 +193,9 @@ fn poisoned() -> Error {
     }
 }
 
+/// Store meta key of the question-logging switch.
+const LOGGING_KEY: &str = "log_questions";
+
 impl KnowledgeBase {
     /// Opens (or creates) the knowledge base in `dir`, naming its model
     /// after the model id's folder part.
@@ -241,6 +246,7 @@ impl KnowledgeBase {
                 unsaved: 0,
             }),
             counters: Counters::default(),
+            questions: QuestionLog::open(&dir.join("questions.db"))?,
             _lock: lock,
         };
         kb.load_vectors()?;
@@ -338,6 +344,22 @@ impl KnowledgeBase {
         &self.options
     }
 
+    /// The question log and the knowledge gaps.
+    pub fn questions(&self) -> &QuestionLog {
+        &self.questions
+    }
+
+    /// Whether questions asked of this knowledge base are logged (on
+    /// unless switched off with [`KnowledgeBase::set_logging`]).
+    pub fn logging(&self) -> Result<bool> {
+        Ok(self.store.meta(LOGGING_KEY)?.as_deref() != Some("off"))
+    }
+
+    pub fn set_logging(&self, on: bool) -> Result<()> {
+        self.store
+            .set_meta(LOGGING_KEY, if on { "on" } else { "off" })
+    }
+
     /// Every source, by id.
     pub fn sources(&self) -> Result<Vec<SourceRecord>> {
         self.store.sources()
@@ -423,6 +445,22 @@ impl KnowledgeBase {
         self.store.document(uri)
     }
 
+    /// URIs of the documents published at, or identified by, any of `urls`
+    /// (pass canonical forms: [`crate::web::normalize`]).
+    pub fn documents_at(&self, urls: &[&str]) -> Result<Vec<String>> {
+        self.store.documents_at(urls)
+    }
+
+    /// URIs of every document.
+    pub fn all_documents(&self) -> Result<Vec<String>> {
+        self.store.all_documents()
+    }
+
+    /// A document's chunks, in document order.
+    pub fn chunks_of_document(&self, uri: &str) -> Result<Vec<ChunkRecord>> {
+        self.chunks(&self.store.chunk_ids_of_document(uri)?)
+    }
+
     pub fn documents_of_source(&self, source_id: &str) -> Result<Vec<String>> {
         self.store.documents_of_source(source_id)
     }
@@ -431,6 +469,16 @@ impl KnowledgeBase {
     /// text vectors here).
     pub fn for_each_vector(&self, sink: &mut dyn FnMut(crate::vector::Point)) -> Result<()> {
         self.store.points_after(0, sink)
+    }
+
+    /// Every stored chunk's id and vector above id `after`, in id order
+    /// (ids only grow: what was added since a check).
+    pub fn for_each_vector_after(
+        &self,
+        after: u64,
+        sink: &mut dyn FnMut(crate::vector::Point),
+    ) -> Result<()> {
+        self.store.points_after(after, sink)
     }
 
     /// Cached vectors for these content hashes: text embedded before is never

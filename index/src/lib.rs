@@ -42,9 +42,11 @@ mod hash;
 mod kb;
 pub mod keyword;
 pub mod models;
+pub mod questions;
 pub mod source;
 pub mod store;
 pub mod vector;
+pub mod web;
 
 pub use catalog::{
     Catalog, DEFAULT_KB, MODEL_FILE, kb_dir, record_model, recorded_model, validate_kb_name,
@@ -56,6 +58,7 @@ pub use kb::{Hit, IndexOptions, KbCounters, KbStats, KnowledgeBase, VectorBacken
 pub use models::{ENGLISH_MODEL, MULTILINGUAL_MODEL, Models, builtin_models};
 /// Re-exported so the read path can name locators without depending on `formats`.
 pub use quarry_formats::Locator;
+pub use questions::{DayCounts, Gap, GapStatus, LoggedQuestion, QuestionLog, StoredConflict};
 pub use source::{
     JobRecord, JobStatus, SHORT_ANSWER_FORMAT, SourceBlob, SourceKind, SourceRecord,
     SourceSettings, SourceSpec, SourceState, SourceStatus, unix_now,

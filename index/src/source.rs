@@ -65,9 +65,7 @@ impl std::str::FromStr for SourceKind {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceSpec {
     /// One public page.
-    Url {
-        url: String,
-    },
+    Url { url: String },
     /// A whole site crawled from `url` ("import related URLs"); the other
     /// fields narrow it (unset: the server's `[crawl]` settings).
     Site {
@@ -106,6 +104,10 @@ pub enum SourceSpec {
     ShortAnswer {
         question: String,
         answer: String,
+        /// Other wordings of the question that it also answers (a gap's
+        /// questions, when made from one).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        variants: Vec<String>,
     },
 }
 

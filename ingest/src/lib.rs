@@ -21,6 +21,7 @@
 //! ```
 
 pub mod chunk;
+pub mod conflicts;
 pub mod crawl;
 mod error;
 pub mod pipeline;
@@ -29,6 +30,7 @@ pub mod source;
 pub mod sync;
 
 pub use chunk::{Chunk, ChunkOptions, Chunker};
+pub use conflicts::ConflictOptions;
 pub use error::{Error, Result};
 pub use pipeline::{IngestOptions, Pipeline, title_from_name};
 pub use report::{Failure, IngestReport, NoProgress, Outcome, Progress};

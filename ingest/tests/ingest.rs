@@ -720,6 +720,7 @@ mod sync {
                 ShortAnswerInput {
                     question: "How long do refunds take?".into(),
                     answer: "Refunds reach your card within five business days.".into(),
+                    variants: Vec::new(),
                     settings: None,
                 },
             )
@@ -749,6 +750,7 @@ mod sync {
                 ShortAnswerInput {
                     question: "q".into(),
                     answer: "a".into(),
+                    variants: Vec::new(),
                     settings: None,
                 }
             )

@@ -53,6 +53,7 @@ pub fn registry(config: &Config) -> Arc<Registry> {
 pub fn syncer(config: &Config, catalog: Arc<Catalog>) -> Syncer {
     Syncer::new(catalog, registry(config), config.ingest, config.sync)
         .with_crawl(config.crawl.clone())
+        .with_conflicts(config.conflicts)
 }
 
 /// The knowledge base `name`, which must exist (except `default`, which

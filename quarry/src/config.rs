@@ -10,8 +10,8 @@ use quarry_formats::Limits;
 use quarry_formats::media::MediaOptions;
 use quarry_index::{IndexOptions, ModelOptions, Models};
 use quarry_ingest::crawl::CrawlOptions;
-use quarry_ingest::{IngestOptions, SyncOptions};
-use quarry_query::QueryOptions;
+use quarry_ingest::{ConflictOptions, IngestOptions, SyncOptions};
+use quarry_query::{AnalyticsOptions, QueryOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -91,6 +91,10 @@ pub struct Config {
     pub index: IndexOptions,
     pub ingest: IngestOptions,
     pub query: QueryOptions,
+    /// The question log, knowledge gaps, suggestions and analytics.
+    pub analytics: AnalyticsOptions,
+    /// Conflicts and duplicates between sources, checked after syncs.
+    pub conflicts: ConflictOptions,
     pub sync: SyncOptions,
     /// The crawler of `url` and `site` sources.
     pub crawl: CrawlOptions,
@@ -108,6 +112,8 @@ impl Default for Config {
             index: IndexOptions::default(),
             ingest: IngestOptions::default(),
             query: QueryOptions::default(),
+            analytics: AnalyticsOptions::default(),
+            conflicts: ConflictOptions::default(),
             sync: SyncOptions::default(),
             crawl: CrawlOptions::default(),
             server: ServerConfig::default(),
@@ -194,6 +200,12 @@ impl Config {
         }
         if self.sync.interval_secs == 0 || self.sync.tick_secs == 0 {
             bail!("sync.interval_secs and sync.tick_secs must be at least 1");
+        }
+        let a = &self.analytics;
+        if a.retention_days == 0 || !(0.0..=1.0).contains(&a.gap_similarity) || a.queue == 0 {
+            bail!(
+                "analytics: retention_days and queue must be at least 1, gap_similarity between 0 and 1"
+            );
         }
         for token in [&self.auth.admin_token, &self.auth.query_token]
             .into_iter()

@@ -5,5 +5,6 @@
 //! `src/commands/`, one module each.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod render;

@@ -5,9 +5,7 @@ mod commands;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use quarry::config::Config;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,15 +14,8 @@ use std::path::PathBuf;
     about = "Grounded, cited passages from your content for AI support agents"
 )]
 struct Cli {
-    /// Knowledge base directory.
-    #[arg(long, global = true, env = "QUARRY_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Configuration file (default: ./quarry.toml if present).
-    #[arg(long, global = true, env = "QUARRY_CONFIG")]
-    config: Option<PathBuf>,
-    /// Knowledge base to work on.
-    #[arg(long, global = true, env = "QUARRY_KB", default_value = "default")]
-    kb: String,
+    #[command(flatten)]
+    globals: quarry::cli::Globals,
     #[command(subcommand)]
     command: Command,
 }
@@ -122,13 +113,11 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     if let Command::Bench { args } = cli.command {
-        return commands::bench::forward(cli.data_dir, cli.config, &cli.kb, args);
+        let g = cli.globals;
+        return commands::bench::forward(g.data_dir, g.config, &g.kb, args);
     }
-    let mut config = Config::load(cli.config.as_deref())?;
-    if let Some(dir) = cli.data_dir {
-        config.data_dir = dir;
-    }
-    let kb = cli.kb;
+    let config = cli.globals.load()?;
+    let kb = cli.globals.kb;
     quarry_index::validate_kb_name(&kb)?;
     match cli.command {
         Command::Ingest {

@@ -235,6 +235,17 @@ impl Server {
         }
     }
 
+    /// `PUT /v1/kb/default/articles/{id}`, which must succeed.
+    fn put_article(&self, id: &str, title: &str, url: Option<&str>, body: &str) {
+        let mut article = json!({"title": title, "body": body});
+        if let Some(url) = url {
+            article["url"] = json!(url);
+        }
+        let path = format!("/v1/kb/default/articles/{id}");
+        let (status, out) = self.call("PUT", &path, None, Some(&article));
+        assert_eq!(status, 200, "{out}");
+    }
+
     fn ask(&self, question: &str) -> Value {
         let (status, body) = self.post("/v1/query", &json!({"query": question, "top_k": 5}));
         assert_eq!(status, 200, "{body}");
@@ -1413,5 +1424,431 @@ fn each_knowledge_base_has_its_own_model() {
     assert!(
         models.contains(&("english".into(), "all-MiniLM-L6-v2".into())),
         "{models:?}"
+    );
+}
+
+/// The answering layer's tools over HTTP with the real model: questions
+/// are logged (not with `log: false`), unanswered ones cluster into gaps
+/// across languages, a gap becomes a short answer that then answers, a
+/// page gets three suggestions in its language, analytics count it, and
+/// insights explain a response consistently.
+#[test]
+fn gaps_suggestions_and_analytics_come_from_the_question_log() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let article = |id: &str, title: &str, url: &str, body: &str| {
+        server.put_article(id, title, Some(url), body);
+    };
+    article(
+        "returns",
+        "Returns",
+        "https://help.example.com/returns",
+        "# Returns\n\n## How do I return a product?\n\nYou can return any product within 30 days \
+         of delivery. Print the return label from your account page, pack the product in its \
+         original box and drop it at any post office.\n\n## Refunds\n\nWe refund the purchase \
+         price within five working days after the parcel arrives at our warehouse.\n",
+    );
+    article(
+        "retourneren",
+        "Retourneren",
+        "https://help.example.com/nl/retourneren",
+        "# Retourneren\n\n## Retourlabel\n\nU kunt elk product binnen 30 dagen na ontvangst \
+         retourneren. Print het retourlabel vanaf uw accountpagina en breng het pakket naar \
+         een postkantoor.\n",
+    );
+    article(
+        "password",
+        "Password reset",
+        "https://help.example.com/account/password",
+        "# Password reset\n\n## Reset link\n\nRequest a reset link on the sign-in page. The \
+         link in the e-mail is valid for 41 minutes.\n",
+    );
+    let ask = |question: &str, extra: Value| {
+        let mut body = json!({"query": question, "top_k": 3});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, out) = server.post("/v1/query", &body);
+        assert_eq!(status, 200, "{out}");
+        out
+    };
+    // Answered from the returns page, while the visitor is on it.
+    let page = "https://help.example.com/returns?utm_source=newsletter#refunds";
+    let answered = ask("How can I send a product back?", json!({"page_url": page}));
+    assert_eq!(answered["decision"], "answer", "{answered:#}");
+    assert!(answered.get("insights").is_none(), "only when asked for");
+    // Insights agree with the response they explain.
+    let explained = ask(
+        "How can I send a product back?",
+        json!({"explain": true, "log": false}),
+    );
+    let insights = &explained["insights"];
+    assert_eq!(insights["decision"], explained["decision"], "{explained:#}");
+    assert_eq!(insights["confidence"], explained["confidence"]);
+    assert_eq!(insights["language"], explained["language"]);
+    assert_eq!(insights["answer_at"], explained["details"]["answer_at"]);
+    let ids = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&insights["passages"]), ids(&explained["passages"]));
+    assert_eq!(
+        insights["passages"][0]["vector_rank"],
+        explained["passages"][0]["score_details"]["vector_rank"]
+    );
+    let features = insights["features"].as_array().unwrap();
+    assert_eq!(features.len(), 5, "{insights:#}");
+    let logit = insights["bias"].as_f64().unwrap()
+        + features
+            .iter()
+            .map(|f| f["contribution"].as_f64().unwrap())
+            .sum::<f64>();
+    let confidence = explained["confidence"].as_f64().unwrap();
+    assert!(
+        (1.0 / (1.0 + (-logit).exp()) - confidence).abs() < 1e-3,
+        "the contributions add up to the confidence: {insights:#}"
+    );
+    assert!(insights["reason"].as_str().unwrap().contains("answer_at"));
+    // Three questions about shipping to Norway (en, en, nl) and two about
+    // paying with Bitcoin (en, de): none answered by the content.
+    let unanswered = [
+        "Do you ship to Norway?",
+        "Can I pay with Bitcoin?",
+        "Is delivery to Oslo possible?",
+        "Kann ich mit Bitcoin bezahlen?",
+        "Leveren jullie ook in Noorwegen?",
+    ];
+    for q in unanswered {
+        let out = ask(q, json!({}));
+        assert_ne!(out["decision"], "answer", "{q}: {out:#}");
+    }
+    // Not logged.
+    ask("Do you ship to Norway?", json!({"log": false}));
+
+    let (status, gaps) = server.get("/v1/kb/default/gaps");
+    assert_eq!(status, 200, "{gaps}");
+    let gaps = gaps["gaps"].as_array().unwrap().clone();
+    let norway = gaps
+        .iter()
+        .find(|g| {
+            g["questions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|q| q == "Do you ship to Norway?")
+        })
+        .unwrap_or_else(|| panic!("no Norway gap: {gaps:#?}"));
+    let texts = |g: &Value| -> Vec<String> {
+        g["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut norway_questions = texts(norway);
+    norway_questions.sort();
+    assert_eq!(
+        norway_questions,
+        vec![
+            "Do you ship to Norway?",
+            "Is delivery to Oslo possible?",
+            "Leveren jullie ook in Noorwegen?"
+        ],
+        "one gap across languages: {gaps:#?}"
+    );
+    assert_eq!(norway["count"], 3, "the log: false question is not counted");
+    assert_eq!(norway["status"], "open");
+    let languages: Vec<&str> = norway["languages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        languages.contains(&"en") && languages.contains(&"nl"),
+        "{norway:#}"
+    );
+    assert!(
+        !norway["nearest"].as_array().unwrap().is_empty(),
+        "{norway:#}"
+    );
+    let bitcoin = gaps
+        .iter()
+        .find(|g| texts(g).contains(&"Can I pay with Bitcoin?".to_owned()))
+        .unwrap();
+    assert_ne!(bitcoin["id"], norway["id"], "{gaps:#?}");
+    assert!(
+        texts(bitcoin).contains(&"Kann ich mit Bitcoin bezahlen?".to_owned()),
+        "{gaps:#?}"
+    );
+
+    // Improve response: the gap becomes a short answer, and the next such
+    // question is answered.
+    let id = norway["id"].as_i64().unwrap();
+    let (status, made) = server.post(
+        &format!("/v1/kb/default/gaps/{id}/short-answer"),
+        &json!({"answer": "Yes: we ship to Norway; parcels to Oslo take four to six working days."}),
+    );
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["gap"]["status"], "resolved");
+    let next = ask("Do you deliver to Norway?", json!({}));
+    assert_eq!(next["decision"], "answer", "{next:#}");
+    assert!(
+        next["passages"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("ship to Norway"),
+        "{next:#}"
+    );
+    let (_, open) = server.get("/v1/kb/default/gaps");
+    assert!(
+        open["gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["id"] != id),
+        "{open:#}"
+    );
+    let (status, again) = server.post(&format!("/v1/kb/default/gaps/{id}/dismiss"), &json!({}));
+    assert_eq!(status, 409, "a resolved gap is not dismissed: {again}");
+    let (status, missing) = server.post("/v1/kb/default/gaps/999999/dismiss", &json!({}));
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["error"]["code"], "not_found");
+    let (status, dismissed) = server.post(
+        &format!("/v1/kb/default/gaps/{}/dismiss", bitcoin["id"]),
+        &json!({}),
+    );
+    assert_eq!(status, 200, "{dismissed}");
+    assert_eq!(dismissed["gap"]["status"], "dismissed");
+
+    // Three suggestions for the returns page (tracking parameters and the
+    // fragment ignored): the question answered there first, then the
+    // page's question heading, then one formed from a heading.
+    let (status, s) = server.get(&format!(
+        "/v1/kb/default/suggestions?url={}",
+        "https%3A%2F%2Fhelp.example.com%2Freturns%3Futm_source%3Dnewsletter%23refunds"
+    ));
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["source"], "page", "{s:#}");
+    let questions = s["questions"].as_array().unwrap();
+    assert_eq!(questions.len(), 3, "{s:#}");
+    assert_eq!(questions[0], "How can I send a product back?", "{s:#}");
+    assert_eq!(questions[1], "How do I return a product?", "{s:#}");
+    // The Dutch page: suggestions in Dutch.
+    let (_, nl) = server.get(&format!(
+        "/v1/kb/default/suggestions?url={}",
+        "https%3A%2F%2Fhelp.example.com%2Fnl%2Fretourneren"
+    ));
+    assert_eq!(nl["source"], "page", "{nl:#}");
+    assert_eq!(nl["language"], "nl", "{nl:#}");
+    assert_eq!(nl["questions"].as_array().unwrap().len(), 3, "{nl:#}");
+    assert!(
+        nl["questions"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Wat moet ik weten over"),
+        "{nl:#}"
+    );
+    // A page quarry does not know: general prompts, the most answered first.
+    let (_, general) = server.get("/v1/kb/default/suggestions?url=https%3A%2F%2Fexample.org%2F");
+    assert_eq!(general["source"], "general", "{general:#}");
+    assert_eq!(general["questions"].as_array().unwrap().len(), 3);
+    let (status, bad) = server.get("/v1/kb/default/suggestions?url=not-a-url");
+    assert_eq!(status, 400, "{bad}");
+
+    // Analytics from the same log.
+    let (status, a) = server.get("/v1/kb/default/analytics?days=7");
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["questions"], 7, "{a:#}");
+    let day = &a["per_day"][0];
+    assert_eq!(
+        day["answer"].as_u64().unwrap()
+            + day["clarify"].as_u64().unwrap()
+            + day["handoff"].as_u64().unwrap(),
+        7,
+        "{a:#}"
+    );
+    assert!(day["answer"].as_u64().unwrap() >= 2, "{a:#}");
+    let most = a["most_cited"].as_array().unwrap();
+    assert!(
+        most.iter().any(|d| d["uri"] == "article://returns"),
+        "{a:#}"
+    );
+    let never = a["never_cited"].as_array().unwrap();
+    assert!(
+        never.iter().any(|d| d["uri"] == "article://password"),
+        "{a:#}"
+    );
+
+    // Logging can be switched off per knowledge base.
+    let (status, off) = server.call(
+        "PATCH",
+        "/v1/kb/default",
+        None,
+        Some(&json!({"log_questions": false})),
+    );
+    assert_eq!(status, 200, "{off}");
+    assert_eq!(off["log_questions"], false);
+    ask("Do you ship to Sweden?", json!({}));
+    let (_, a2) = server.get("/v1/kb/default/analytics?days=7");
+    assert_eq!(a2["questions"], 7, "{a2:#}");
+}
+
+/// Synonyms make a keyword match that the words alone cannot, at once and
+/// without re-embedding; insights say which were applied.
+#[test]
+fn synonyms_make_a_keyword_only_match_work() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    for (id, title, body) in [
+        (
+            "router",
+            "Zorblax 3000",
+            "# Zorblax 3000\n\nThe Zorblax 3000 router supports WPA3 encryption and mesh networking.\n",
+        ),
+        (
+            "printer",
+            "Printer ink",
+            "# Printer ink\n\nReplace the ink cartridge when the light blinks orange.\n",
+        ),
+    ] {
+        server.put_article(id, title, None, body);
+    }
+    let router_rank = |out: &Value| -> Value {
+        out["passages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["text"].as_str().unwrap().contains("Zorblax"))
+            .map_or(Value::Null, |p| p["score_details"]["keyword_rank"].clone())
+    };
+    let query = json!({"query": "ZX3K", "top_k": 5, "explain": true, "log": false});
+    let (_, before) = server.post("/v1/query", &query);
+    assert_eq!(
+        router_rank(&before),
+        Value::Null,
+        "no keyword match yet: {before:#}"
+    );
+    let embedded_before =
+        server.get("/v1/kb/default").1["stats"]["counters"]["passages_embedded"].clone();
+
+    let (status, bad) = server.call(
+        "PUT",
+        "/v1/kb/default/synonyms",
+        None,
+        Some(&json!({"zx3k": []})),
+    );
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["error"]["code"], "invalid_synonyms");
+    let synonyms = json!({"zx3k": ["Zorblax 3000"], "wifi": ["wireless"], "wireless": ["wifi"]});
+    let (status, put) = server.call("PUT", "/v1/kb/default/synonyms", None, Some(&synonyms));
+    assert_eq!(status, 200, "{put}");
+    let (_, got) = server.get("/v1/kb/default/synonyms");
+    assert_eq!(got, synonyms);
+
+    let (_, after) = server.post("/v1/query", &query);
+    assert_eq!(router_rank(&after), json!(1), "{after:#}");
+    assert_eq!(
+        after["insights"]["synonyms_applied"],
+        json!(["zx3k → Zorblax 3000"]),
+        "{after:#}"
+    );
+    let embedded_after =
+        server.get("/v1/kb/default").1["stats"]["counters"]["passages_embedded"].clone();
+    assert_eq!(embedded_before, embedded_after, "nothing re-embedded");
+}
+
+/// A planted contradiction between two articles is listed with both
+/// citations after the sync, a copied paragraph as a duplicate, and both go
+/// when a document goes.
+#[test]
+fn conflicts_between_sources_are_listed_with_both_citations() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let put = |id: &str, title: &str, url: &str, body: &str| {
+        server.put_article(id, title, Some(url), body);
+    };
+    put(
+        "password",
+        "Password reset",
+        "https://help.example.com/password",
+        "# Password reset\n\nRequest a reset link on the sign-in page. The reset link is valid \
+         for 41 minutes; after that, request a new one.\n",
+    );
+    put(
+        "security",
+        "Account security",
+        "https://help.example.com/security",
+        "# Account security\n\nRequest a reset link on the sign-in page. The reset link is \
+         valid for 2 hours; after that, request a new one.\n",
+    );
+    put(
+        "shipping",
+        "Shipping",
+        "https://help.example.com/shipping",
+        "# Shipping\n\nOrders placed before 2 pm ship the same day. Delivery takes one to three \
+         working days within the country.\n",
+    );
+    put(
+        "shipping-copy",
+        "Delivery times",
+        "https://help.example.com/delivery",
+        "# Delivery times\n\nOrders placed before 2 pm ship the same day. Delivery takes one to \
+         three working days within the country.\n",
+    );
+    let (status, out) = server.get("/v1/kb/default/conflicts");
+    assert_eq!(status, 200, "{out}");
+    let conflicts = out["conflicts"].as_array().unwrap();
+    let contradiction = conflicts
+        .iter()
+        .find(|c| c["kind"] == "contradiction")
+        .unwrap_or_else(|| panic!("{out:#}"));
+    let citations: Vec<&str> = contradiction["passages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["citation"].as_str().unwrap())
+        .collect();
+    assert!(
+        citations
+            .iter()
+            .any(|c| c.starts_with("https://help.example.com/password"))
+            && citations
+                .iter()
+                .any(|c| c.starts_with("https://help.example.com/security")),
+        "{out:#}"
+    );
+    let why = contradiction["why"].as_str().unwrap();
+    assert!(
+        why.contains("41 minutes") && why.contains("2 hours"),
+        "{why}"
+    );
+    let duplicate = conflicts
+        .iter()
+        .find(|c| c["kind"] == "duplicate")
+        .unwrap_or_else(|| panic!("{out:#}"));
+    let docs: Vec<&str> = duplicate["passages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["document"].as_str().unwrap())
+        .collect();
+    assert!(docs.contains(&"article://shipping") && docs.contains(&"article://shipping-copy"));
+    assert_eq!(conflicts.len(), 2, "nothing else flagged: {out:#}");
+
+    let (status, _) = server.call("DELETE", "/v1/kb/default/articles/security", None, None);
+    assert_eq!(status, 204);
+    let (_, after) = server.get("/v1/kb/default/conflicts");
+    assert!(
+        after["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["kind"] != "contradiction"),
+        "a deleted document leaves the conflicts: {after:#}"
     );
 }

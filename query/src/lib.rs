@@ -18,12 +18,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod analytics;
 pub mod auth;
 pub mod cache;
 pub mod confidence;
 mod error;
+pub mod gaps;
+pub mod insights;
+pub mod log;
+pub mod response;
 pub mod retrieve;
 mod service;
+pub mod suggest;
+pub mod synonyms;
 
 pub use auth::{Auth, Scope, issue_kb_tokens};
 pub use cache::{CacheStats, QueryCache};
@@ -32,8 +39,7 @@ pub use confidence::{
     ModelTuning,
 };
 pub use error::{Error, Result};
-pub use retrieve::{
-    Citation, Fusion, Passage, QueryOptions, QueryRequest, QueryResponse, Retriever,
-    SHORT_ANSWER_FORMAT, ScoreDetails, Timings,
-};
+pub use log::{AnalyticsOptions, QuestionLogger};
+pub use response::{Citation, Passage, QueryRequest, QueryResponse, ScoreDetails, Timings};
+pub use retrieve::{Fusion, QueryOptions, Retriever, SHORT_ANSWER_FORMAT};
 pub use service::QueryService;

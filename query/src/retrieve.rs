@@ -1,8 +1,9 @@
 //! Question → ranked, cited passages and a decision.
 
-use crate::confidence::{ConfidenceOptions, Decision, DecisionDetails};
+use crate::confidence::{ConfidenceOptions, Decision};
+use crate::response::{Citation, Passage, QueryRequest, QueryResponse, ScoreDetails, Timings};
 use crate::{Error, Result};
-use quarry_index::{ChunkRecord, ContentHash, KnowledgeBase, Locator};
+use quarry_index::{ChunkRecord, ContentHash, KnowledgeBase};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -90,103 +91,6 @@ impl Default for QueryOptions {
     }
 }
 
-/// `POST /v1/query` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueryRequest {
-    pub query: String,
-    #[serde(default)]
-    pub top_k: Option<usize>,
-    /// Knowledge base name (default `"default"`).
-    #[serde(default)]
-    pub kb: Option<String>,
-}
-
-impl QueryRequest {
-    pub fn new(query: impl Into<String>) -> Self {
-        Self {
-            query: query.into(),
-            top_k: None,
-            kb: None,
-        }
-    }
-}
-
-/// Where a passage comes from, precisely enough to link to it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Citation {
-    pub source_id: String,
-    /// The document (`file:///…`, `https://…`, `article://…`).
-    pub uri: String,
-    /// A link to the exact place: the document's published address (or
-    /// `uri`) with the locator's fragment.
-    pub url: String,
-    pub title: Option<String>,
-    pub heading_path: Vec<String>,
-    pub locator: Locator,
-}
-
-/// How a passage's score came about.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ScoreDetails {
-    /// Cosine similarity of query and passage embeddings.
-    pub vector_similarity: f32,
-    /// 1-based rank in the vector search, if it found this passage.
-    pub vector_rank: Option<usize>,
-    /// BM25 score, if the keyword search found this passage.
-    pub keyword_score: Option<f32>,
-    /// 1-based rank in the keyword search.
-    pub keyword_rank: Option<usize>,
-    /// The fused score the passages are ordered by (also `score`).
-    pub fused: f32,
-    /// Other passages with the same text that were folded into this one.
-    pub duplicates_collapsed: usize,
-}
-
-/// One retrieved passage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Passage {
-    /// Stable chunk id.
-    pub id: String,
-    pub text: String,
-    pub score: f32,
-    /// False for sources with citations off (always for private ones):
-    /// `citation` is then absent.
-    pub citable: bool,
-    pub citation: Option<Citation>,
-    /// For a short answer: the admin-written question it answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub question: Option<String>,
-    pub score_details: ScoreDetails,
-}
-
-/// Milliseconds spent in each step.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Timings {
-    pub embed_ms: f64,
-    /// The query's embedding came from the cache.
-    #[serde(default)]
-    pub embed_cached: bool,
-    /// Vector search.
-    pub search_ms: f64,
-    pub keyword_ms: f64,
-    pub total_ms: f64,
-}
-
-/// `POST /v1/query` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueryResponse {
-    pub passages: Vec<Passage>,
-    /// The question's language (ISO 639-1), for the answering layer to
-    /// reply in; English when the question is too short to tell.
-    pub language: String,
-    /// Probability-like confidence that the top passage answers the question.
-    pub confidence: f32,
-    pub decision: Decision,
-    pub details: DecisionDetails,
-    pub timings: Timings,
-}
-
 pub use quarry_index::SHORT_ANSWER_FORMAT;
 
 /// Answers questions from one knowledge base.
@@ -272,6 +176,11 @@ impl Retriever {
     }
 
     pub fn query(&self, req: &QueryRequest) -> Result<QueryResponse> {
+        Ok(self.query_with_vector(req)?.0)
+    }
+
+    /// [`Retriever::query`], and the question's embedding (for the log).
+    pub fn query_with_vector(&self, req: &QueryRequest) -> Result<(QueryResponse, Arc<Vec<f32>>)> {
         let started = Instant::now();
         let (query, top_k) = self.validate(req)?;
         let language = quarry_index::keyword::detect_query_language(&query);
@@ -299,9 +208,11 @@ impl Retriever {
         };
         let search_ms = ms(t);
         let t = Instant::now();
+        let (keyword_query, synonyms_applied) =
+            crate::synonyms::Synonyms::of(&self.kb)?.expand(&query);
         let by_keyword = match fusion {
             Fusion::Vector => Vec::new(),
-            _ => self.kb.keyword_candidates(&query, n)?,
+            _ => self.kb.keyword_candidates(&keyword_query, n)?,
         };
         let keyword_ms = ms(t);
         let mut candidates = fuse(&by_vector, &by_keyword, &self.options);
@@ -340,7 +251,8 @@ impl Retriever {
                 top.score = top.score.max(details.confidence);
             }
         }
-        Ok(QueryResponse {
+        let mut response = QueryResponse {
+            insights: None,
             passages,
             language: language.to_owned(),
             confidence: details.confidence,
@@ -353,7 +265,16 @@ impl Retriever {
                 keyword_ms,
                 total_ms: ms(started),
             },
-        })
+        };
+        if req.explain {
+            response.insights = Some(crate::insights::explain(
+                &response,
+                features.as_ref(),
+                &self.confidence,
+                synonyms_applied,
+            ));
+        }
+        Ok((response, vector))
     }
 }
 
@@ -773,6 +694,7 @@ fn normalise(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quarry_index::Locator;
 
     fn order(fusion: Fusion, v: &[(u64, f32)], k: &[(u64, f32)]) -> Vec<u64> {
         let options = QueryOptions {

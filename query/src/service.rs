@@ -3,9 +3,11 @@
 
 use crate::auth::{Auth, Scope};
 use crate::cache::QueryCache;
-use crate::retrieve::{QueryOptions, QueryRequest, QueryResponse, Retriever};
+use crate::log::QuestionLogger;
+use crate::response::{QueryRequest, QueryResponse};
+use crate::retrieve::{QueryOptions, Retriever};
 use crate::{Error, Result};
-use quarry_index::{Catalog, DEFAULT_KB};
+use quarry_index::{Catalog, DEFAULT_KB, KnowledgeBase};
 use std::sync::Arc;
 
 /// The read side of a server: every knowledge base, one set of options.
@@ -15,6 +17,7 @@ pub struct QueryService {
     options: QueryOptions,
     auth: Auth,
     cache: Option<Arc<QueryCache>>,
+    logger: Option<Arc<QuestionLogger>>,
 }
 
 impl QueryService {
@@ -29,7 +32,78 @@ impl QueryService {
             options,
             auth,
             cache: (options.cache_size > 0).then(|| Arc::new(QueryCache::new(options.cache_size))),
+            logger: None,
         })
+    }
+
+    /// Logs the questions asked through [`QueryService::query`] (off the
+    /// request path; see [`QuestionLogger`]).
+    pub fn with_logger(mut self, logger: Arc<QuestionLogger>) -> Self {
+        self.logger = Some(logger);
+        self
+    }
+
+    pub fn logger(&self) -> Option<&Arc<QuestionLogger>> {
+        self.logger.as_ref()
+    }
+
+    /// Waits until the questions asked so far are in their logs.
+    pub fn flush_log(&self) {
+        if let Some(logger) = &self.logger {
+            logger.flush();
+        }
+    }
+
+    fn kb(&self, name: &str) -> Result<Arc<KnowledgeBase>> {
+        self.catalog
+            .get(name)?
+            .ok_or_else(|| Error::NotFound(format!("knowledge base {name:?} does not exist")))
+    }
+
+    /// Knowledge gaps of `kb` (`all`: resolved and dismissed ones too).
+    pub fn gaps(&self, kb: &str, all: bool) -> Result<Vec<crate::gaps::GapView>> {
+        self.flush_log();
+        let retriever = self.retriever(kb)?;
+        crate::gaps::list(&retriever, self.kb(kb)?.questions(), all)
+    }
+
+    /// The questions of open gap `id` of `kb`, the representative first.
+    pub fn gap_questions(&self, kb: &str, id: i64) -> Result<Vec<String>> {
+        self.flush_log();
+        let handle = self.kb(kb)?;
+        let gap = crate::gaps::open_gap(handle.questions(), id)?;
+        Ok(crate::gaps::questions(handle.questions(), &gap, 20)?.0)
+    }
+
+    /// Closes open gap `id`: resolved by `short_answer`, or dismissed.
+    pub fn close_gap(
+        &self,
+        kb: &str,
+        id: i64,
+        short_answer: Option<String>,
+    ) -> Result<quarry_index::Gap> {
+        crate::gaps::close(self.kb(kb)?.questions(), id, short_answer)
+    }
+
+    /// Three suggested questions for a page of `kb`, for a caller with a
+    /// query (or admin) token.
+    pub fn suggestions(
+        &self,
+        token: Option<&str>,
+        kb: &str,
+        page_url: &str,
+        language: Option<&str>,
+    ) -> Result<crate::suggest::Suggestions> {
+        self.auth
+            .check(&self.catalog, token, Some(kb), Scope::Query)?;
+        self.flush_log();
+        crate::suggest::suggest(&*self.kb(kb)?, page_url, language)
+    }
+
+    /// Analytics of the last `days` days of `kb`.
+    pub fn analytics(&self, kb: &str, days: u32) -> Result<crate::analytics::Analytics> {
+        self.flush_log();
+        crate::analytics::analytics(&*self.kb(kb)?, days)
     }
 
     /// Hits and misses of the query-embedding cache (`None` when off).
@@ -60,7 +134,17 @@ impl QueryService {
         let kb = request.kb.as_deref().unwrap_or(DEFAULT_KB);
         self.auth
             .check(&self.catalog, token, Some(kb), Scope::Query)?;
-        self.retriever(kb)?.query(request)
+        let retriever = self.retriever(kb)?;
+        let (response, vector) = retriever.query_with_vector(request)?;
+        if let Some(logger) = &self.logger
+            && logger.options().enabled
+            && request.log != Some(false)
+            && retriever.kb().logging()?
+        {
+            let entry = crate::log::entry(request, &response, &vector, &request.query);
+            logger.log(retriever.kb().clone(), entry);
+        }
+        Ok(response)
     }
 }
 

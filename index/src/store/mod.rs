@@ -18,6 +18,7 @@ use quarry_formats::Locator;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
+mod rows;
 pub mod sqlite;
 
 /// What is known of a document when it is written.
@@ -145,6 +146,12 @@ pub trait ChunkStore: Send + Sync {
     fn document(&self, uri: &str) -> Result<Option<DocumentRecord>>;
     /// URIs of a source's documents.
     fn documents_of_source(&self, source_id: &str) -> Result<Vec<String>>;
+    /// URIs of the documents published at, or identified by, any of `urls`.
+    fn documents_at(&self, urls: &[&str]) -> Result<Vec<String>>;
+    /// URIs of every document.
+    fn all_documents(&self) -> Result<Vec<String>>;
+    /// Ids of a document's chunks, in document order.
+    fn chunk_ids_of_document(&self, uri: &str) -> Result<Vec<u64>>;
     /// Cached vectors for these content hashes (missing ones are absent).
     fn embeddings(&self, hashes: &[ContentHash]) -> Result<HashMap<ContentHash, Vec<f32>>>;
     fn chunks(&self, vids: &[u64]) -> Result<Vec<ChunkRecord>>;

@@ -1,5 +1,9 @@
 //! [`SqliteStore`]: the embedded [`ChunkStore`], SQLite in WAL mode.
 
+use super::rows::{
+    JOB_COLUMNS, SOURCE_COLUMNS, blob_to_vector, collect, corrupt, document_from_row, job_from_row,
+    json, source_from_row, vector_to_blob,
+};
 use super::{
     ChunkRecord, ChunkStore, CommitOutcome, DocumentMeta, DocumentRecord, NewChunk, StoreStats,
     WriteOp, keyword_text,
@@ -8,7 +12,6 @@ use crate::source::{JobRecord, SourceBlob, SourceRecord, SourceState, unix_now};
 use crate::vector::Point;
 use crate::{ContentHash, Error, Result};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
@@ -81,33 +84,6 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);
 /// Version 2 added sources, jobs and documents.url.
 const SCHEMA_VERSION: &str = "2";
 const READERS: usize = 4;
-
-fn vector_to_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn blob_to_vector(b: &[u8]) -> Result<Vec<f32>> {
-    if !b.len().is_multiple_of(4) {
-        return Err(Error::Corrupt {
-            what: "embedding".into(),
-            reason: format!("{} bytes is not a whole number of f32", b.len()),
-        });
-    }
-    Ok(b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Corrupt {
-        what: what.into(),
-        reason: e.to_string(),
-    }
-}
-
-fn json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| corrupt("json", e))
-}
 
 /// SQLite in WAL mode: one writer connection, a few reader connections.
 pub struct SqliteStore {
@@ -195,27 +171,6 @@ impl SqliteStore {
     }
 }
 
-fn document_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DocumentRecord, String)> {
-    Ok((
-        DocumentRecord {
-            meta: DocumentMeta {
-                uri: r.get(0)?,
-                source_id: r.get(1)?,
-                title: r.get(2)?,
-                format: r.get(3)?,
-                language: r.get(4)?,
-                content_hash: ContentHash::of(b""),
-                pipeline: r.get(6)?,
-                citable: r.get(7)?,
-                url: r.get(10)?,
-            },
-            chunk_count: r.get::<_, i64>(8)? as usize,
-            indexed_at: r.get(9)?,
-        },
-        r.get(5)?,
-    ))
-}
-
 impl ChunkStore for SqliteStore {
     fn document(&self, uri: &str) -> Result<Option<DocumentRecord>> {
         self.read(|c| {
@@ -232,6 +187,36 @@ impl ChunkStore for SqliteStore {
                 Ok(doc)
             })
             .transpose()
+        })
+    }
+
+    fn documents_at(&self, urls: &[&str]) -> Result<Vec<String>> {
+        let marks = vec!["?"; urls.len().max(1)].join(",");
+        let sql = format!(
+            "SELECT uri FROM documents WHERE url IN ({marks}) OR uri IN ({marks}) ORDER BY uri"
+        );
+        let both: Vec<&str> = urls.iter().chain(urls).copied().collect();
+        self.read(|c| {
+            Ok(c.prepare(&sql)?
+                .query_map(params_from_iter(both), |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn all_documents(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            Ok(c.prepare("SELECT uri FROM documents ORDER BY uri")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn chunk_ids_of_document(&self, uri: &str) -> Result<Vec<u64>> {
+        let sql = "SELECT vid FROM chunks WHERE doc_uri = ?1 ORDER BY ordinal";
+        self.read(|c| {
+            Ok(c.prepare(sql)?
+                .query_map([uri], |r| r.get::<_, i64>(0).map(|v| v as u64))?
+                .collect::<rusqlite::Result<_>>()?)
         })
     }
 
@@ -626,65 +611,6 @@ fn put_source(
         )?;
     }
     Ok(())
-}
-
-const SOURCE_COLUMNS: &str =
-    "id, kind, title, spec, settings, created_at, last_sync_at, next_sync_at, status, last_error";
-
-fn source_from_row(r: &rusqlite::Row<'_>) -> Result<SourceRecord> {
-    let kind: String = r.get(1)?;
-    let spec: String = r.get(3)?;
-    let settings: String = r.get(4)?;
-    let status: String = r.get(8)?;
-    Ok(SourceRecord {
-        id: r.get(0)?,
-        kind: kind.parse().map_err(|e| corrupt("source kind", e))?,
-        title: r.get(2)?,
-        spec: serde_json::from_str(&spec).map_err(|e| corrupt("source spec", e))?,
-        settings: serde_json::from_str(&settings).map_err(|e| corrupt("source settings", e))?,
-        created_at: r.get(5)?,
-        last_sync_at: r.get(6)?,
-        next_sync_at: r.get(7)?,
-        status: status.parse().map_err(|e| corrupt("source status", e))?,
-        last_error: r.get(9)?,
-    })
-}
-
-const JOB_COLUMNS: &str = "id, source_id, uri, trigger, status, created_at, started_at, finished_at, done, total, report, error";
-
-fn job_from_row(r: &rusqlite::Row<'_>) -> Result<JobRecord> {
-    let status: String = r.get(4)?;
-    let report: Option<String> = r.get(10)?;
-    Ok(JobRecord {
-        id: r.get::<_, i64>(0)? as u64,
-        source_id: r.get(1)?,
-        uri: r.get(2)?,
-        trigger: r.get(3)?,
-        status: status.parse().map_err(|e| corrupt("job status", e))?,
-        created_at: r.get(5)?,
-        started_at: r.get(6)?,
-        finished_at: r.get(7)?,
-        done: r.get::<_, i64>(8)? as usize,
-        total: r.get::<_, i64>(9)? as usize,
-        report: report
-            .map(|r| serde_json::from_str(&r))
-            .transpose()
-            .map_err(|e| corrupt("job report", e))?,
-        error: r.get(11)?,
-    })
-}
-
-fn collect<T>(
-    stmt: &mut rusqlite::Statement<'_>,
-    params: impl rusqlite::Params,
-    f: fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(f(r)?);
-    }
-    Ok(out)
 }
 
 /// Replaces a document's chunks, keeping the rows (and vector ids) of chunks

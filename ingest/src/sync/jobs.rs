@@ -204,6 +204,9 @@ impl Syncer {
         }
         kb.update_job(&job)?;
         self.finish_source(kb, &record.id, &result)?;
+        if result.is_ok() {
+            self.check_conflicts(kb);
+        }
         Ok(job)
     }
 

@@ -123,7 +123,12 @@ impl Syncer {
         record: &SourceRecord,
     ) -> Result<IngestReport> {
         let started = Instant::now();
-        let SourceSpec::ShortAnswer { question, answer } = &record.spec else {
+        let SourceSpec::ShortAnswer {
+            question,
+            answer,
+            variants,
+        } = &record.spec
+        else {
             return Err(Error::Invalid(format!(
                 "{} is not a short answer",
                 record.id
@@ -133,11 +138,25 @@ impl Syncer {
             "short-answer://{}",
             record.id.trim_start_matches("short-answer:")
         );
-        let hash = ContentHash::of_parts(&[
-            SHORT_ANSWER_FORMAT.as_bytes(),
-            question.as_bytes(),
-            answer.as_bytes(),
-        ]);
+        // One chunk per wording: the answer as its text, the wording as
+        // what is embedded (questions are matched against questions).
+        let wordings: Vec<&String> = std::iter::once(question).chain(variants).collect();
+        let hash_of = |q: &str| {
+            ContentHash::of_parts(&[
+                SHORT_ANSWER_FORMAT.as_bytes(),
+                q.as_bytes(),
+                answer.as_bytes(),
+            ])
+        };
+        let hashes: Vec<ContentHash> = wordings.iter().map(|q| hash_of(q)).collect();
+        // Without variants the document hash is the one chunk's, as before.
+        let hash = if variants.is_empty() {
+            hashes[0]
+        } else {
+            let hexes: Vec<String> = hashes.iter().map(|h| h.to_hex()).collect();
+            let parts: Vec<&[u8]> = hexes.iter().map(|h| h.as_bytes()).collect();
+            ContentHash::of_parts(&parts)
+        };
         let mut report = IngestReport {
             source_id: record.id.clone(),
             documents: 1,
@@ -152,21 +171,39 @@ impl Syncer {
             report.elapsed_ms = started.elapsed().as_millis() as u64;
             return Ok(report);
         }
-        let vector = match kb.cached_embeddings(&[hash])?.remove(&hash) {
-            Some(_) => None,
-            None => {
-                report.embedded = 1;
-                kb.embed_passages(&[question])?.pop()
+        let cached = kb.cached_embeddings(&hashes)?;
+        let missing: Vec<usize> = (0..hashes.len())
+            .filter(|i| !cached.contains_key(&hashes[*i]))
+            .collect();
+        let texts: Vec<&str> = missing.iter().map(|i| wordings[*i].as_str()).collect();
+        let mut fresh = if texts.is_empty() {
+            Vec::new()
+        } else {
+            kb.embed_passages(&texts)?
+        }
+        .into_iter();
+        report.embedded = missing.len();
+        let mut chunks = Vec::with_capacity(hashes.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, h) in hashes.iter().enumerate() {
+            let vector = if missing.contains(&i) {
+                fresh.next()
+            } else {
+                None
+            };
+            if !seen.insert(*h) {
+                continue;
             }
-        };
-        let chunk = NewChunk {
-            chunk_id: ContentHash::of_parts(&[uri.as_bytes(), hash.to_hex().as_bytes()]).to_hex(),
-            content_hash: hash,
-            heading_path: Vec::new(),
-            text: answer.clone(),
-            locator: Locator::Document,
-            vector,
-        };
+            chunks.push(NewChunk {
+                chunk_id: ContentHash::of_parts(&[uri.as_bytes(), h.to_hex().as_bytes()]).to_hex(),
+                content_hash: *h,
+                heading_path: Vec::new(),
+                text: answer.clone(),
+                locator: Locator::Document,
+                vector,
+            });
+        }
+        let written = chunks.len();
         kb.commit(&[WriteOp::Upsert {
             doc: DocumentMeta {
                 uri: uri.clone(),
@@ -179,11 +216,11 @@ impl Syncer {
                 citable,
                 url: None,
             },
-            chunks: vec![chunk],
+            chunks,
         }])?;
         report.indexed = 1;
-        report.chunks = 1;
-        report.reused = 1 - report.embedded;
+        report.chunks = written;
+        report.reused = written.saturating_sub(report.embedded);
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     }

@@ -38,6 +38,9 @@ pub struct ArticleInput {
 pub struct ShortAnswerInput {
     pub question: String,
     pub answer: String,
+    /// Other wordings of the question that should match too.
+    #[serde(default)]
+    pub variants: Vec<String>,
     #[serde(default)]
     pub settings: Option<SourceSettings>,
 }
@@ -61,6 +64,9 @@ pub struct Applied {
 
 /// Longest article or short-answer body accepted, in bytes.
 const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most variants one short answer takes.
+const MAX_VARIANTS: usize = 50;
 
 /// Checks a caller-chosen id (an article's, a short answer's): 1–200 of
 /// `A-Z a-z 0-9 . _ ~ : -`, so it is safe in a URL path.
@@ -395,6 +401,7 @@ impl Syncer {
         let report = self.sync_now(kb, record, None, &NoProgress, self.ingest.prune);
         self.finish_source(kb, &record.id, &report)?;
         let report = report?;
+        self.check_conflicts(kb);
         let source = source_record(kb, &record.id)?;
         Ok(Applied { source, report })
     }
@@ -430,7 +437,22 @@ impl Syncer {
                 "a short answer needs a question and an answer".into(),
             ));
         }
-        if question.len() + answer.len() > MAX_TEXT_BYTES {
+        let mut variants: Vec<String> = Vec::new();
+        for v in input.variants.iter().map(|v| v.trim()) {
+            if !v.is_empty()
+                && !v.eq_ignore_ascii_case(question)
+                && !variants.iter().any(|w| w.eq_ignore_ascii_case(v))
+            {
+                variants.push(v.to_owned());
+            }
+        }
+        if variants.len() > MAX_VARIANTS {
+            return Err(Error::Invalid(format!(
+                "a short answer takes at most {MAX_VARIANTS} variants of its question"
+            )));
+        }
+        let total: usize = variants.iter().map(String::len).sum();
+        if question.len() + answer.len() + total > MAX_TEXT_BYTES {
             return Err(Error::Invalid("short answer is too long".into()));
         }
         let kb = self.kb(kb_name)?;
@@ -438,6 +460,7 @@ impl Syncer {
         let spec = SourceSpec::ShortAnswer {
             question: question.to_owned(),
             answer: answer.to_owned(),
+            variants,
         };
         let _guard = self.guard()?;
         let existing = kb.source(&source_id)?;

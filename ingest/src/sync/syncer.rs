@@ -1,6 +1,7 @@
 //! [`Syncer`]: the knowledge bases of a catalog and their sources, and
 //! the settings of the resync machinery.
 
+use crate::conflicts::ConflictOptions;
 use crate::crawl::CrawlOptions;
 use crate::pipeline::IngestOptions;
 use crate::{Error, Result};
@@ -41,6 +42,7 @@ pub struct Syncer {
     pub(super) ingest: IngestOptions,
     pub(super) options: SyncOptions,
     pub(super) crawl: CrawlOptions,
+    pub(super) conflicts: ConflictOptions,
     /// Serialises writes of stored content with the jobs that read it, so a
     /// resync never indexes an article's previous body over a newer one.
     pub(super) stored_writes: Mutex<()>,
@@ -69,6 +71,7 @@ impl Syncer {
             ingest,
             options,
             crawl: CrawlOptions::default(),
+            conflicts: ConflictOptions::default(),
             stored_writes: Mutex::new(()),
             wake: (Mutex::new(false), Condvar::new()),
             ids: AtomicU64::new(0),
@@ -79,6 +82,26 @@ impl Syncer {
     pub fn with_crawl(mut self, crawl: CrawlOptions) -> Self {
         self.crawl = crawl;
         self
+    }
+
+    /// Settings of the conflict check that follows every sync.
+    pub fn with_conflicts(mut self, conflicts: ConflictOptions) -> Self {
+        self.conflicts = conflicts;
+        self
+    }
+
+    /// Conflicts and duplicates between the sources of `kb_name`
+    /// ([`crate::conflicts::list`]).
+    pub fn conflicts(&self, kb_name: &str) -> Result<Vec<crate::conflicts::Conflict>> {
+        crate::conflicts::list(&*self.kb(kb_name)?, &self.conflicts)
+    }
+
+    /// Checks what the last sync added for conflicts; a failure is logged,
+    /// never the sync's.
+    pub(super) fn check_conflicts(&self, kb: &KnowledgeBase) {
+        if let Err(e) = crate::conflicts::update(kb, &self.conflicts) {
+            tracing::warn!("conflict check failed: {e}");
+        }
     }
 
     pub fn crawl_options(&self) -> &CrawlOptions {

@@ -24,7 +24,9 @@ pub fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
     } else {
         addr
     };
-    let service = Arc::new(QueryService::new(catalog.clone(), config.query, auth)?);
+    let logger = Arc::new(quarry_query::QuestionLogger::start(config.analytics));
+    let service =
+        Arc::new(QueryService::new(catalog.clone(), config.query, auth)?.with_logger(logger));
     let syncer = Arc::new(syncer(config, catalog.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();

@@ -89,6 +89,34 @@ async fn stats(State(s): State<AdminState>, KbAdmin { kb }: KbAdmin) -> ApiResul
     .await
 }
 
+/// `PATCH /v1/kb/{kb}` body: settings of an existing knowledge base.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KbSettings {
+    /// Log the questions asked of it (gaps, suggestions and analytics
+    /// come from the log).
+    #[serde(default)]
+    log_questions: Option<bool>,
+}
+
+async fn update(
+    State(s): State<AdminState>,
+    KbAdmin { kb }: KbAdmin,
+    req: std::result::Result<Json<KbSettings>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let req = crate::error::body(req)?;
+    blocking(move || {
+        let handle = s.syncer.kb(&kb)?;
+        if let Some(on) = req.log_questions {
+            handle.set_logging(on)?;
+        }
+        Ok(Json(
+            json!({"name": kb, "log_questions": handle.logging()?}),
+        ))
+    })
+    .await
+}
+
 async fn rotate_tokens(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -107,7 +135,10 @@ pub fn routes() -> Router<AdminState> {
         .route("/v1/kb", get(list))
         .route(
             "/v1/kb/{kb}",
-            axum::routing::put(create).delete(delete).get(stats),
+            axum::routing::put(create)
+                .delete(delete)
+                .get(stats)
+                .patch(update),
         )
         .route("/v1/kb/{kb}/tokens", post(rotate_tokens))
 }

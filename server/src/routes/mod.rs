@@ -1,13 +1,18 @@
 //! One module per resource. A new endpoint is a handler in its resource's
 //! file plus a line in that file's `routes`.
 
+mod analytics;
 mod articles;
+mod conflicts;
 mod files;
+mod gaps;
 mod jobs;
 mod kbs;
 pub mod query;
 mod short_answers;
 mod sources;
+mod suggestions;
+mod synonyms;
 
 use crate::error::ApiError;
 use crate::{AdminState, Limits};
@@ -30,6 +35,11 @@ pub fn admin(state: AdminState, limits: Limits) -> Router {
         .merge(articles::routes())
         .merge(short_answers::routes())
         .merge(jobs::routes())
+        .merge(gaps::routes())
+        .merge(suggestions::routes())
+        .merge(synonyms::routes())
+        .merge(conflicts::routes())
+        .merge(analytics::routes())
         .layer(DefaultBodyLimit::max(limits.admin_bytes))
         .merge(files::routes(limits))
         .with_state(state)
