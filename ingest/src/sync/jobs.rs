@@ -1,12 +1,13 @@
 //! The job queue: enqueue, recover after a crash, schedule due sources,
 //! run jobs one at a time and record their outcome, and the sync loop.
 
+use super::dispatch::kind_of;
 use super::syncer::{Syncer, source_record};
 use crate::crawl::CrawlProgress;
 use crate::report::{IngestReport, NoProgress, Outcome, Progress};
 use crate::{Error, Result};
 use quarry_index::{
-    JobRecord, JobStatus, KnowledgeBase, SourceSpec, SourceState, SourceStatus, WriteOp, unix_now,
+    JobRecord, JobStatus, KnowledgeBase, SourceState, SourceStatus, WriteOp, unix_now,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -168,14 +169,7 @@ impl Syncer {
             job: Mutex::new((job, Instant::now())),
             outer: progress,
         };
-        let stored = matches!(
-            record.spec,
-            SourceSpec::Article { .. }
-                | SourceSpec::File {
-                    upload: Some(_),
-                    ..
-                }
-        );
+        let stored = kind_of(&record.spec).stored();
         let result = {
             let _guard = if stored { Some(self.guard()?) } else { None };
             self.sync_now(kb, &record, uri.as_deref(), &tracker, prune)

@@ -13,8 +13,12 @@
 //!   source no longer lists, and everything of a deleted source, leave the
 //!   store, the vector index and the keyword index in one commit.
 
+mod dispatch;
 mod jobs;
+mod kind;
+mod kinds;
 mod model_change;
+mod records;
 mod run;
 mod sources;
 mod syncer;

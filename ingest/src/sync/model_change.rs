@@ -9,7 +9,7 @@
 //! folder. Until then the old knowledge base is untouched; if a source
 //! fails, the job fails naming it and nothing changes.
 
-use super::sources::{CRAWL_STATE, put_source};
+use super::records::{CRAWL_STATE, put_source};
 use super::syncer::Syncer;
 use crate::report::Progress;
 use crate::{Error, Result};

@@ -2,10 +2,10 @@
 //! sites, uploads, articles and short answers. Articles and short answers
 //! are synced before the call returns; the rest get a job.
 
+use super::dispatch::kind_of;
+use super::records::{put_source, upload_name, upload_partner, with_spec};
 use super::syncer::{Syncer, source_record};
-use crate::crawl::CrawlTarget;
 use crate::report::{IngestReport, NoProgress, Progress};
-use crate::source::media_kind;
 use crate::{Error, Result};
 use quarry_index::{
     JobRecord, KnowledgeBase, SourceBlob, SourceKind, SourceRecord, SourceSettings, SourceSpec,
@@ -97,129 +97,6 @@ pub fn short_answer_source_id(id: &str) -> String {
 
 pub use quarry_index::SHORT_ANSWER_FORMAT;
 
-/// The crawl a `url` or `site` spec asks for.
-pub(super) fn crawl_target(spec: &SourceSpec) -> Option<CrawlTarget> {
-    match spec {
-        SourceSpec::Url { url } => Some(CrawlTarget {
-            url: url.clone(),
-            follow_links: false,
-            ..CrawlTarget::default()
-        }),
-        SourceSpec::Site {
-            url,
-            max_pages,
-            max_depth,
-            include,
-            exclude,
-            subdomains,
-        } => Some(CrawlTarget {
-            url: url.clone(),
-            follow_links: true,
-            max_pages: *max_pages,
-            max_depth: *max_depth,
-            include: include.clone(),
-            exclude: exclude.clone(),
-            subdomains: *subdomains,
-        }),
-        _ => None,
-    }
-}
-
-/// Id and normalised spec of a `url` or `site` source: one source per
-/// start URL and kind, so importing a site twice updates it.
-pub(super) fn web_source(spec: &SourceSpec) -> Result<(String, SourceSpec)> {
-    let target = crawl_target(spec).ok_or_else(|| Error::Invalid("not a web source".into()))?;
-    let url = crate::crawl::urls::normalize(&target.url).ok_or_else(|| {
-        Error::Invalid(format!(
-            "not an absolute http(s) URL: {:?}",
-            target.url.trim()
-        ))
-    })?;
-    let mut spec = spec.clone();
-    let kind = match &mut spec {
-        SourceSpec::Url { url: u } => {
-            *u = url.to_string();
-            "url"
-        }
-        SourceSpec::Site { url: u, .. } => {
-            *u = url.to_string();
-            "site"
-        }
-        _ => unreachable!("crawl_target accepted it"),
-    };
-    Ok((format!("{kind}:{url}"), spec))
-}
-
-/// Name of the stored crawl state of a web source.
-pub(crate) const CRAWL_STATE: &str = "crawl-state.json";
-
-/// A source's record with a new spec: the stored one (keeping its id,
-/// schedule and status, and its settings when `settings` is `None`), or a
-/// new one with id `new_id`.
-pub(super) fn with_spec(
-    existing: Option<SourceRecord>,
-    new_id: String,
-    spec: SourceSpec,
-    settings: Option<SourceSettings>,
-) -> SourceRecord {
-    match existing {
-        Some(s) => SourceRecord {
-            spec,
-            settings: settings.unwrap_or(s.settings),
-            ..s
-        },
-        None => SourceRecord::new(new_id, spec, settings.unwrap_or_default()),
-    }
-}
-
-/// Id and spec of the source for a file or folder on this machine, by its
-/// canonical path (so a later symlink change cannot move it).
-pub(super) fn path_source(path: &Path) -> Result<(String, SourceSpec)> {
-    let root = std::fs::canonicalize(path)
-        .map_err(|e| Error::Source(format!("{}: {e}", path.display())))?;
-    let spec = SourceSpec::File {
-        path: Some(root.display().to_string()),
-        upload: None,
-    };
-    Ok((crate::source::file_uri(&root), spec))
-}
-
-/// The upload that pairs with upload `name`: for a video, its subtitles
-/// (`intro.vtt` / `intro.srt` for `intro.mp4`); for subtitles, their video.
-/// Paired subtitles are the video's sidecar, not a document of their own.
-pub(super) fn upload_partner(kb: &KnowledgeBase, name: &str) -> Result<Option<SourceRecord>> {
-    let Some((stem, kind)) = media_kind(name) else {
-        return Ok(None);
-    };
-    Ok(kb.sources()?.into_iter().find(|s| {
-        upload_name(s)
-            .and_then(media_kind)
-            .is_some_and(|(other_stem, other)| other_stem == stem && other != kind)
-    }))
-}
-
-pub(super) fn upload_name(record: &SourceRecord) -> Option<&str> {
-    match &record.spec {
-        SourceSpec::File {
-            upload: Some(n), ..
-        } => Some(n),
-        _ => None,
-    }
-}
-
-/// Writes a source (and its stored content) in one commit.
-pub(crate) fn put_source(
-    kb: &KnowledgeBase,
-    record: &SourceRecord,
-    blob: Option<SourceBlob>,
-) -> Result<()> {
-    kb.commit(&[WriteOp::PutSource {
-        source: Box::new(record.clone()),
-        blob,
-    }])?;
-    Ok(())
-}
-
 impl Syncer {
     /// Creates a source and, for the kinds that need one, queues its first
     /// sync. Articles, short answers and uploads have routes of their own.
@@ -231,23 +108,7 @@ impl Syncer {
         settings: SourceSettings,
     ) -> Result<(SourceRecord, Option<JobRecord>)> {
         let kb = self.kb(kb_name)?;
-        let (id, spec) = match &spec {
-            SourceSpec::File {
-                path: Some(path),
-                upload: None,
-            } => path_source(Path::new(path))?,
-            SourceSpec::File { .. } => {
-                return Err(Error::Invalid(
-                    "a file source needs a \"path\" on the server; upload files with POST /v1/kb/{kb}/files".into(),
-                ));
-            }
-            SourceSpec::Url { .. } | SourceSpec::Site { .. } => web_source(&spec)?,
-            SourceSpec::Article { .. } | SourceSpec::ShortAnswer { .. } => {
-                return Err(Error::Invalid(
-                    "articles and short answers are written with PUT /v1/kb/{kb}/articles/{id} and /v1/kb/{kb}/short-answers/{id}".into(),
-                ));
-            }
-        };
+        let (id, spec) = kind_of(&spec).identify(&spec)?;
         let mut record = with_spec(kb.source(&id)?, id, spec, Some(settings));
         if title.is_some() {
             record.title = title;
@@ -279,7 +140,7 @@ impl Syncer {
         put_source(&kb, &record, None)?;
         drop(_guard);
         // A stored document's title is part of its chunks' context.
-        if retitled && matches!(record.kind, SourceKind::Article | SourceKind::File) {
+        if retitled && kind_of(&record.spec).retitle_resyncs() {
             self.enqueue(kb_name, id, None, "update")?;
         }
         Ok(record)
@@ -512,17 +373,7 @@ impl Syncer {
         progress: &dyn Progress,
     ) -> Result<(SourceRecord, JobRecord)> {
         let kb = self.kb(kb_name)?;
-        let (id, spec) = match &spec {
-            SourceSpec::File {
-                path: Some(path), ..
-            } => path_source(Path::new(path))?,
-            SourceSpec::Url { .. } | SourceSpec::Site { .. } => web_source(&spec)?,
-            _ => {
-                return Err(Error::Invalid(
-                    "only files, folders, URLs and sites are ingested this way".into(),
-                ));
-            }
-        };
+        let (id, spec) = kind_of(&spec).identify(&spec)?;
         let record = with_spec(kb.source(&id)?, id, spec, Some(settings));
         put_source(&kb, &record, None)?;
         let job = kb.create_job(&record.id, None, "cli")?;
