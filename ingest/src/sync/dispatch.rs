@@ -7,9 +7,9 @@ use quarry_index::SourceSpec;
 pub(super) fn kind_of(spec: &SourceSpec) -> &'static dyn Kind {
     match spec {
         SourceSpec::File { path: Some(_), .. } => &folder::Folder,
-        SourceSpec::File { .. } => &upload::Uploaded,
+        SourceSpec::File { .. } => &upload::UPLOADED,
         SourceSpec::Url { .. } | SourceSpec::Site { .. } => &web::Web,
-        SourceSpec::Article { .. } => &article::Article,
+        SourceSpec::Article { .. } => &article::ARTICLE,
         SourceSpec::ShortAnswer { .. } => &short_answer::ShortAnswer,
     }
 }

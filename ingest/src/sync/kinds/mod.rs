@@ -3,6 +3,6 @@
 pub(super) mod article;
 pub(super) mod folder;
 pub(super) mod short_answer;
-mod stored;
+pub(super) mod stored;
 pub(super) mod upload;
 pub(super) mod web;

@@ -1,10 +1,16 @@
-//! [`StoredSource`]: a source whose one document the store keeps (an
-//! uploaded file, an article's body), as a pipeline [`Source`].
+//! Sources whose one document the store keeps (an uploaded file, an
+//! article's body): [`StoredSource`] reads it for the pipeline, and
+//! [`Stored`] is their kind (`upload.rs` and `article.rs` each name one).
 
+use crate::pipeline::Pipeline;
+use crate::report::{IngestReport, Progress};
 use crate::source::{ItemRef, MediaKind, RawItem, Source, media_kind};
+use crate::sync::kind::{Kind, run};
 use crate::sync::records::{upload_name, upload_partner};
+use crate::sync::syncer::Syncer;
 use crate::{Error, Result};
 use quarry_index::{KnowledgeBase, SourceBlob, SourceRecord, SourceSpec};
+use std::sync::Arc;
 
 /// A source whose one document the store keeps (an uploaded file, an
 /// article's body).
@@ -74,5 +80,38 @@ impl Source for StoredSource<'_> {
             bytes: blob.bytes,
             sidecar,
         })
+    }
+}
+
+/// A kind whose one document the store keeps (uploads, articles): synced
+/// from the store, never created through the generic source routes.
+pub(in crate::sync) struct Stored {
+    /// Why `identify` refuses: where sources of this kind are written.
+    pub(in crate::sync) written_with: &'static str,
+}
+
+impl Kind for Stored {
+    fn identify(&self, _: &SourceSpec) -> Result<(String, SourceSpec)> {
+        Err(Error::Invalid(self.written_with.into()))
+    }
+
+    fn stored(&self) -> bool {
+        true
+    }
+
+    fn retitle_resyncs(&self) -> bool {
+        true
+    }
+
+    fn sync(
+        &self,
+        _: &Syncer,
+        kb: &Arc<KnowledgeBase>,
+        record: &SourceRecord,
+        uri: Option<&str>,
+        progress: &dyn Progress,
+        pipeline: &Pipeline,
+    ) -> Result<IngestReport> {
+        run(pipeline, &StoredSource { kb, record }, uri, progress)
     }
 }
