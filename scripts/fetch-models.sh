@@ -196,3 +196,12 @@ done
 fetch_e5
 fetch_whisper
 echo "models: ready in $dest"
+# The install location quarry looks in from any folder (docs/configuration.md):
+# a link to these models, unless something else is already there.
+# QUARRY_INSTALL_LINK=0 skips it.
+if [ "${QUARRY_INSTALL_LINK:-1}" != 0 ] && [ -n "${HOME:-}${XDG_DATA_HOME:-}" ]; then
+  link="${XDG_DATA_HOME:-$HOME/.local/share}/quarry/models"
+  if [ -L "$link" ] || [ ! -e "$link" ]; then
+    mkdir -p "$(dirname "$link")" && ln -sfn "$dest" "$link" && echo "models: linked from $link"
+  fi
+fi

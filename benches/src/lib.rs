@@ -556,7 +556,7 @@ impl Served {
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = runtime.spawn(quarry_server::serve(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            quarry_server::router(service, None, quarry_server::Limits::default()),
+            quarry_server::router(service, None, quarry_server::Options::default()),
             move |addr| {
                 let _ = addr_tx.send(addr);
             },

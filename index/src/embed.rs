@@ -84,6 +84,10 @@ pub struct ModelOptions {
     /// Prepended to queries / passages (e5 models want `query: ` / `passage: `).
     pub query_prefix: String,
     pub passage_prefix: String,
+    /// Where the files were looked for when they were not found (filled in
+    /// by the binary's model search; named in the error).
+    #[serde(skip)]
+    pub looked_in: Vec<PathBuf>,
 }
 
 impl Default for ModelOptions {
@@ -98,28 +102,40 @@ impl Default for ModelOptions {
             sessions: 0,
             query_prefix: String::new(),
             passage_prefix: String::new(),
+            looked_in: Vec::new(),
         }
     }
 }
 
-fn read(path: PathBuf) -> Result<Vec<u8>> {
+/// ` (looked in: a, b, c)` when a search preceded, else empty.
+fn looked_in(places: &[PathBuf]) -> String {
+    if places.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+    format!("; looked in: {}", list.join(", "))
+}
+
+fn read(path: PathBuf, places: &[PathBuf]) -> Result<Vec<u8>> {
     std::fs::read(&path).map_err(|e| {
         Error::Model(format!(
-            "cannot read {}: {e} (run scripts/fetch-models.sh, or set model.dir)",
-            path.display()
+            "cannot read {}: {e}{} (run scripts/fetch-models.sh, set QUARRY_MODELS_DIR, or set the model's dir)",
+            path.display(),
+            looked_in(places)
         ))
     })
 }
 
 /// Loads ONNX Runtime once per process; later calls return the first outcome.
-fn init_runtime(path: &std::path::Path) -> Result<()> {
+fn init_runtime(path: &std::path::Path, places: &[PathBuf]) -> Result<()> {
     static RUNTIME: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
             if !path.is_file() {
                 return Err(format!(
-                    "ONNX Runtime library not found at {} (run scripts/fetch-models.sh, or set model.runtime)",
-                    path.display()
+                    "ONNX Runtime library not found at {}{} (run scripts/fetch-models.sh, set QUARRY_MODELS_DIR, or set the model's runtime)",
+                    path.display(),
+                    looked_in(places)
                 ));
             }
             ort::init_from(path)
@@ -157,13 +173,19 @@ impl OnnxEmbedder {
                 "model.max_length must be 1..=512 and model.batch_size at least 1".into(),
             ));
         }
-        init_runtime(&options.runtime)?;
-        let onnx = read(options.dir.join(&options.onnx_file))?;
+        init_runtime(&options.runtime, &options.looked_in)?;
+        let onnx = read(options.dir.join(&options.onnx_file), &options.looked_in)?;
         let files = fastembed::TokenizerFiles {
-            tokenizer_file: read(options.dir.join("tokenizer.json"))?,
-            config_file: read(options.dir.join("config.json"))?,
-            special_tokens_map_file: read(options.dir.join("special_tokens_map.json"))?,
-            tokenizer_config_file: read(options.dir.join("tokenizer_config.json"))?,
+            tokenizer_file: read(options.dir.join("tokenizer.json"), &options.looked_in)?,
+            config_file: read(options.dir.join("config.json"), &options.looked_in)?,
+            special_tokens_map_file: read(
+                options.dir.join("special_tokens_map.json"),
+                &options.looked_in,
+            )?,
+            tokenizer_config_file: read(
+                options.dir.join("tokenizer_config.json"),
+                &options.looked_in,
+            )?,
         };
         let mut tokenizer = tokenizers::Tokenizer::from_bytes(&files.tokenizer_file)
             .map_err(|e| Error::Model(format!("tokenizer.json: {e}")))?;

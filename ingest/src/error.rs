@@ -18,6 +18,9 @@ pub enum Error {
     /// A request that cannot be carried out as asked.
     #[error("{0}")]
     Invalid(String),
+    /// Content in a format quarry cannot read.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl Error {
@@ -26,6 +29,7 @@ impl Error {
         match self {
             Error::NotFound(_) => "not_found",
             Error::Invalid(_) | Error::Source(_) => "invalid_request",
+            Error::Unsupported(_) => "unsupported_format",
             Error::Index(e) => e.code(),
             Error::Document(_) => "document_error",
             Error::Pipeline(_) => "pipeline_error",
@@ -35,7 +39,9 @@ impl Error {
     /// True for errors the caller caused and can fix.
     pub fn is_user_error(&self) -> bool {
         match self {
-            Error::NotFound(_) | Error::Invalid(_) | Error::Source(_) => true,
+            Error::NotFound(_) | Error::Invalid(_) | Error::Source(_) | Error::Unsupported(_) => {
+                true
+            }
             Error::Index(e) => e.is_user_error(),
             Error::Document(_) | Error::Pipeline(_) => false,
         }

@@ -54,6 +54,53 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
+    /// Why the run as a whole failed although it ran: every document it
+    /// listed failed (an unsupported upload, an article with no text), or
+    /// a crawl fetched nothing because every URL it tried was an error
+    /// (a refused address, a 404). That error is added to `failed` so
+    /// every report reader sees it. `None` when something was indexed,
+    /// unchanged or removed.
+    pub fn fail_if_nothing_worked(&mut self) -> Option<String> {
+        if self.indexed + self.unchanged + self.removed > 0 {
+            return None;
+        }
+        if let Some(crawl) = &self.crawl
+            && self.failed.is_empty()
+            && self.documents == 0
+        {
+            let errors: Vec<&UrlReport> = crawl
+                .urls
+                .iter()
+                .filter(|u| matches!(u.outcome, UrlOutcome::Error { .. }))
+                .collect();
+            let first = errors.first()?;
+            let UrlOutcome::Error { message, .. } = &first.outcome else {
+                return None;
+            };
+            self.failed.push(Failure {
+                uri: first.url.clone(),
+                name: first.url.clone(),
+                reason: message.clone(),
+            });
+            self.documents = self.documents.max(1);
+        }
+        if self.failed.is_empty() || self.failed.len() < self.documents {
+            return None;
+        }
+        let reasons: Vec<String> = self
+            .failed
+            .iter()
+            .take(3)
+            .map(|f| format!("{}: {}", f.name, f.reason))
+            .collect();
+        let more = self.failed.len().saturating_sub(3);
+        Some(if more > 0 {
+            format!("{} (and {more} more)", reasons.join("; "))
+        } else {
+            reasons.join("; ")
+        })
+    }
+
     /// Chunks written per second of wall time.
     pub fn chunks_per_second(&self) -> f64 {
         self.chunks as f64 / (self.elapsed_ms.max(1) as f64 / 1000.0)

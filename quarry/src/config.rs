@@ -26,6 +26,11 @@ pub struct ServerConfig {
     /// Server folders that `file` sources created over the API may read.
     /// Empty: none (upload files instead).
     pub import_roots: Vec<PathBuf>,
+    /// Origins a browser may call the API from (`https://help.example.com`;
+    /// `*` for any). Empty: same-origin only (the playground).
+    pub cors_origins: Vec<String>,
+    /// Longest a request may take before it is answered 408.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +39,8 @@ impl Default for ServerConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 7700)),
             max_upload_bytes: 64 * 1024 * 1024,
             import_roots: Vec::new(),
+            cors_origins: Vec::new(),
+            request_timeout_secs: 60,
         }
     }
 }
@@ -100,6 +107,12 @@ pub struct Config {
     pub crawl: CrawlOptions,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    /// The config file read, if any.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+    /// Where each model file was found or looked for ([`crate::locate`]).
+    #[serde(skip)]
+    pub located: Vec<crate::locate::Located>,
 }
 
 impl Default for Config {
@@ -118,6 +131,8 @@ impl Default for Config {
             crawl: CrawlOptions::default(),
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
+            file: None,
+            located: Vec::new(),
         }
     }
 }
@@ -127,17 +142,18 @@ impl Config {
     /// in the working directory is read if present.
     pub fn load(file: Option<&Path>) -> Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        match file {
+        let file = match file {
             Some(path) => {
                 if !path.is_file() {
                     bail!("config file {} not found", path.display());
                 }
-                figment = figment.merge(Toml::file(path));
+                Some(path.to_path_buf())
             }
-            None if Path::new("quarry.toml").is_file() => {
-                figment = figment.merge(Toml::file("quarry.toml"))
-            }
-            None => {}
+            None if Path::new("quarry.toml").is_file() => Some(PathBuf::from("quarry.toml")),
+            None => None,
+        };
+        if let Some(path) = &file {
+            figment = figment.merge(Toml::file(path));
         }
         let mut config: Config = figment
             .merge(Env::prefixed("QUARRY__").split("__"))
@@ -152,7 +168,52 @@ impl Config {
             }
         }
         config.validate()?;
+        let config_dir = file
+            .as_deref()
+            .map(|f| f.parent().unwrap_or(Path::new("")))
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                }
+            });
+        config.locate_models(&crate::locate::Search::new(config_dir));
+        config.file = file;
         Ok(config)
+    }
+
+    /// Resolves the relative model paths (embedding models, ONNX Runtime,
+    /// Whisper) through `search`, recording where each was found or looked
+    /// for. A file found nowhere keeps its configured path, and its model
+    /// names every place in the error it raises when loaded.
+    pub fn locate_models(&mut self, search: &crate::locate::Search) {
+        let mut located = Vec::new();
+        for (name, model) in self.models.available.iter_mut() {
+            let onnx = model.onnx_file.clone();
+            let dir = search.find(&format!("model {name}"), &model.dir, |p| {
+                p.join(&onnx).is_file()
+            });
+            let runtime = search.find(&format!("ONNX Runtime for {name}"), &model.runtime, |p| {
+                p.is_file()
+            });
+            model.looked_in.clear();
+            for (slot, found) in [(&mut model.dir, &dir), (&mut model.runtime, &runtime)] {
+                match &found.found {
+                    Some((path, _)) => *slot = path.clone(),
+                    None => model.looked_in.extend(found.tried.iter().cloned()),
+                }
+            }
+            located.extend([dir, runtime]);
+        }
+        if self.media.speech_to_text {
+            let whisper = search.find("Whisper model", &self.media.whisper_model, |p| p.is_file());
+            if let Some((path, _)) = &whisper.found {
+                self.media.whisper_model = path.clone();
+            }
+            located.push(whisper);
+        }
+        self.located = located;
     }
 
     pub fn validate(&self) -> Result<()> {

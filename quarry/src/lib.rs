@@ -7,4 +7,6 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod locate;
+pub mod remote;
 pub mod render;

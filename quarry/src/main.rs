@@ -4,7 +4,7 @@
 mod commands;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::net::SocketAddr;
 
 #[derive(Debug, Parser)]
@@ -39,6 +39,9 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Exit 0 even when some documents failed (they are still listed).
+        #[arg(long)]
+        allow_partial: bool,
         #[command(flatten)]
         crawl: commands::ingest::CrawlArgs,
     },
@@ -53,11 +56,13 @@ enum Command {
         /// Only sources whose scheduled sync is due.
         #[arg(long, conflicts_with = "source")]
         due: bool,
+        /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
     },
     /// List the knowledge base's sources.
     Sources {
+        /// Print the sources as JSON (times as Unix seconds).
         #[arg(long)]
         json: bool,
     },
@@ -66,10 +71,13 @@ enum Command {
     Kb(commands::kb::KbCommand),
     /// Ask a question.
     Query {
+        /// The question, in any of the model's languages.
         question: String,
+        /// Passages to return (default: query.top_k, 5; at most
+        /// query.max_top_k).
         #[arg(long)]
         top_k: Option<usize>,
-        /// Print the full response as JSON.
+        /// Print the full response as JSON (the HTTP API's shape).
         #[arg(long)]
         json: bool,
     },
@@ -81,6 +89,13 @@ enum Command {
     },
     /// Counts of documents, chunks and vectors.
     Status,
+    /// Where the configuration, the data and every model file were found
+    /// (or every place looked in), and whether a server holds the data.
+    Doctor,
+    /// Shell completions on stdout (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// The man page (roff) on stdout: `quarry man > quarry.1`.
+    Man,
     /// Benchmarks and the dev-set evaluation: runs the `quarry-bench`
     /// binary beside this one with the same options (`quarry bench --help`).
     #[command(disable_help_flag = true)]
@@ -91,18 +106,9 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // html5ever warns about every malformed table it repairs:
-                // noise about the input, not about quarry.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("warn,quarry=info,html5ever=error")
-                }),
-        )
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    quarry::cli::init_logging(cli.globals.log_format);
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -116,34 +122,82 @@ fn run(cli: Cli) -> Result<()> {
         let g = cli.globals;
         return commands::bench::forward(g.data_dir, g.config, &g.kb, args);
     }
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "quarry", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
+        _ => {}
+    }
     let config = cli.globals.load()?;
-    let kb = cli.globals.kb;
+    let kb = cli.globals.kb.clone();
     quarry_index::validate_kb_name(&kb)?;
+    let remote = match &cli.command {
+        Command::Query { .. }
+        | Command::Status
+        | Command::Sources { .. }
+        | Command::Sync { due: false, .. }
+        | Command::Ingest { .. } => cli.globals.remote(&config),
+        _ => None,
+    };
+    if let Some(r) = &remote {
+        tracing::debug!("talking to the server at {}", r.base);
+    }
     match cli.command {
         Command::Ingest {
             paths,
             private,
             no_prune,
             json,
+            allow_partial,
             crawl,
-        } => commands::ingest::ingest(&config, &kb, &paths, private, no_prune, json, &crawl),
+        } => {
+            let reports = match &remote {
+                Some(r) => {
+                    let web = |p: &str| commands::ingest::is_web(p).then(|| crawl.spec(p));
+                    commands::remote::ingest(r, &kb, &paths, private, web)?
+                }
+                None => commands::ingest::ingest(&config, &kb, &paths, private, no_prune, &crawl)?,
+            };
+            commands::ingest::finish(&reports, json, allow_partial)
+        }
         Command::Sync {
             source,
             uri,
             due,
             json,
-        } => commands::sync::sync(&config, &kb, source, uri, due, json),
-        Command::Sources { json } => commands::sync::sources(&config, &kb, json),
+        } => match &remote {
+            Some(r) => commands::remote::sync(r, &kb, source, uri, json),
+            None => commands::sync::sync(&config, &kb, source, uri, due, json),
+        },
+        Command::Sources { json } => match &remote {
+            Some(r) => commands::remote::sources(r, &kb, json),
+            None => commands::sync::sources(&config, &kb, json),
+        },
         Command::Kb(command) => commands::kb::kb_command(&config, command),
         Command::Query {
             question,
             top_k,
             json,
-        } => commands::query::query(&config, &kb, question, top_k, json),
+        } => match &remote {
+            Some(r) => commands::remote::query(r, &kb, question, top_k, json),
+            None => commands::query::query(&config, &kb, question, top_k, json),
+        },
         Command::Serve { addr } => {
             commands::serve::serve(&config, addr.unwrap_or(config.server.addr))
         }
-        Command::Status => commands::status::status(&config, &kb),
-        Command::Bench { .. } => unreachable!("dispatched before the configuration is read"),
+        Command::Status => match &remote {
+            Some(r) => commands::remote::status(r, &kb),
+            None => commands::status::status(&config, &kb),
+        },
+        Command::Doctor => commands::status::doctor(&config),
+        Command::Bench { .. } | Command::Completions { .. } | Command::Man => {
+            unreachable!("dispatched before the configuration is read")
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! Reports on a terminal: the progress bar, ingest and crawl reports.
 
 use anyhow::{Result, bail};
-use quarry_index::JobRecord;
+use quarry_index::{JobRecord, SourceRecord};
 use quarry_ingest::crawl::{CrawlProgress, CrawlReport, UrlOutcome, UrlReport};
 use quarry_ingest::{IngestReport, Outcome, Progress};
+use quarry_query::QueryResponse;
 
 /// Draws a progress bar on a terminal; silent otherwise.
 pub struct Bar(pub indicatif::ProgressBar);
@@ -119,5 +120,125 @@ pub fn print_crawl(c: &CrawlReport) {
     }
     if notable.len() > 30 {
         println!("    … {} more errors (see --json)", notable.len() - 30);
+    }
+}
+
+/// A query response for a terminal: the decision, then each passage with
+/// its citation.
+pub fn print_answer(response: &QueryResponse) {
+    println!(
+        "decision: {} (confidence {:.2}, top similarity {:.3}, language {})",
+        decision_word(response),
+        response.confidence,
+        response.details.top_similarity,
+        response.language
+    );
+    for (i, p) in response.passages.iter().enumerate() {
+        println!();
+        match &p.citation {
+            Some(c) => println!(
+                "[{}] {:.3}  {}  ({})",
+                i + 1,
+                p.score,
+                c.url,
+                std::iter::once(c.title.clone().unwrap_or_default())
+                    .chain(c.heading_path.iter().cloned())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" › ")
+            ),
+            None => println!(
+                "[{}] {:.3}  (citations off for this source)",
+                i + 1,
+                p.score
+            ),
+        }
+        if let Some(q) = &p.question {
+            println!("    short answer to: {q}");
+        }
+        let text: String = p.text.chars().take(400).collect();
+        let ellipsis = if p.text.chars().count() > 400 {
+            " …"
+        } else {
+            ""
+        };
+        println!("    {}{ellipsis}", text.replace('\n', "\n    "));
+    }
+}
+
+fn decision_word(response: &QueryResponse) -> String {
+    serde_json::to_value(response.decision)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The sources, one line each, with readable times.
+pub fn print_sources(sources: &[SourceRecord], now: i64) {
+    let when = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), |t| when(t, now));
+    for s in sources {
+        println!(
+            "{}  {}  {}  last sync {}  next {}{}",
+            s.id,
+            s.kind.as_str(),
+            s.status.as_str(),
+            when(s.last_sync_at),
+            when(s.next_sync_at),
+            s.last_error
+                .as_ref()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// `2026-12-05 04:36 UTC (3 h ago)` / `(in 6 d)`.
+pub fn when(t: i64, now: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let delta = t - now;
+    let span = |s: i64| match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    };
+    let relative = if delta.abs() < 5 {
+        "now".to_owned()
+    } else if delta < 0 {
+        format!("{} ago", span(-delta))
+    } else {
+        format!("in {}", span(delta))
+    };
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC ({relative})",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_dates_with_a_relative_hint() {
+        assert_eq!(super::when(0, 0), "1970-01-01 00:00 UTC (now)");
+        assert_eq!(
+            super::when(1_796_445_360, 1_796_445_360 - 7200),
+            "2026-12-05 04:36 UTC (in 2 h)"
+        );
+        assert_eq!(
+            super::when(951_782_400, 951_782_400 + 3 * 86_400),
+            "2000-02-29 00:00 UTC (3 d ago)"
+        );
     }
 }

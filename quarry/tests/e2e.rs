@@ -9,272 +9,13 @@
     reason = "test helpers: a failed unwrap is a failed test"
 )]
 
+mod common;
+
+use common::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn corpus() -> PathBuf {
-    root().join("corpora/sqlite-sample/docs")
-}
-
-/// `quarry` run from the workspace root (where `models/` is), with `data`.
-fn quarry(data: &Path) -> Command {
-    assert!(
-        root()
-            .join("models/multilingual-e5-small/model.onnx")
-            .is_file(),
-        "model files missing: run scripts/fetch-models.sh first"
-    );
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quarry"));
-    cmd.current_dir(root())
-        .env("QUARRY_DATA_DIR", data)
-        .env_remove("QUARRY_CONFIG")
-        .env("RUST_LOG", "warn");
-    cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().unwrap();
-    let (out, err) = (
-        String::from_utf8_lossy(&stdout),
-        String::from_utf8_lossy(&stderr),
-    );
-    assert!(
-        status.success(),
-        "quarry failed: {status}\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out.into_owned()
-}
-
-/// The sample corpus, ingested once.
-fn ingested() -> &'static Path {
-    static DIR: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
-    let (dir, report) = DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let report = run_ok(quarry(dir.path()).arg("ingest").arg(corpus()));
-        (dir, report)
-    });
-    assert!(report.contains("26 indexed"), "{report}");
-    assert!(report.contains("0 failed"), "{report}");
-    dir.path()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// A running `quarry serve`, stopped on drop.
-struct Server {
-    child: Child,
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Server {
-    fn start(data: &Path) -> Self {
-        Self::start_with(data, &[])
-    }
-
-    /// With extra environment variables (tokens, sync settings).
-    fn start_with(data: &Path, env: &[(&str, &str)]) -> Self {
-        let mut cmd = quarry(data);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("quarry listening on ") {
-                break url.trim().to_owned();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        Server { child, base, agent }
-    }
-
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let mut r = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .send_json(body)
-            .unwrap();
-        (r.status().as_u16(), r.body_mut().read_json().unwrap())
-    }
-
-    fn post_raw(&self, path: &str, content_type: &str, body: &str) -> (u16, Value) {
-        let mut r = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("content-type", content_type)
-            .send(body)
-            .unwrap();
-        (r.status().as_u16(), r.body_mut().read_json().unwrap())
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        let mut r = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .call()
-            .unwrap();
-        (r.status().as_u16(), r.body_mut().read_json().unwrap())
-    }
-
-    /// Any method, with an optional bearer token and JSON body; a body-less
-    /// answer (204) reads as `null`.
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let result = match method {
-            "GET" | "DELETE" => {
-                let mut r = if method == "GET" {
-                    self.agent.get(&url)
-                } else {
-                    self.agent.delete(&url)
-                };
-                if let Some(a) = &auth {
-                    r = r.header("authorization", a);
-                }
-                r.call()
-            }
-            _ => {
-                let mut r = match method {
-                    "POST" => self.agent.post(&url),
-                    "PUT" => self.agent.put(&url),
-                    "PATCH" => self.agent.patch(&url),
-                    other => panic!("method {other}"),
-                };
-                if let Some(a) = &auth {
-                    r = r.header("authorization", a);
-                }
-                match body {
-                    Some(b) => r.send_json(b),
-                    None => r.send_empty(),
-                }
-            }
-        };
-        let mut r = result.unwrap();
-        let text = r.body_mut().read_to_string().unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        };
-        (r.status().as_u16(), value)
-    }
-
-    /// `POST /v1/kb/{kb}/files` as a browser sends it.
-    fn upload(&self, kb: &str, name: &str, content: &str, private: bool) -> (u16, Value) {
-        let boundary = "quarry-test-boundary";
-        let body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"private\"\r\n\r\n{private}\r\n\
-             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n{content}\r\n--{boundary}--\r\n"
-        );
-        self.post_raw(
-            &format!("/v1/kb/{kb}/files"),
-            &format!("multipart/form-data; boundary={boundary}"),
-            &body,
-        )
-    }
-
-    /// Waits for a job to finish and returns it.
-    fn wait_job(&self, kb: &str, id: u64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let (status, job) = self.get(&format!("/v1/kb/{kb}/jobs/{id}"));
-            assert_eq!(status, 200, "{job}");
-            if job["status"] == "done" || job["status"] == "failed" {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "job did not finish: {job}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// `PUT /v1/kb/default/articles/{id}`, which must succeed.
-    fn put_article(&self, id: &str, title: &str, url: Option<&str>, body: &str) {
-        let mut article = json!({"title": title, "body": body});
-        if let Some(url) = url {
-            article["url"] = json!(url);
-        }
-        let path = format!("/v1/kb/default/articles/{id}");
-        let (status, out) = self.call("PUT", &path, None, Some(&article));
-        assert_eq!(status, 200, "{out}");
-    }
-
-    fn ask(&self, question: &str) -> Value {
-        let (status, body) = self.post("/v1/query", &json!({"query": question, "top_k": 5}));
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn file_of(passage: &Value) -> String {
-    let uri = passage["citation"]["uri"].as_str().unwrap_or_default();
-    uri.rsplit('/').next().unwrap_or_default().to_owned()
-}
 
 #[test]
 fn http_query_cites_the_right_document_and_hands_off_off_topic_questions() {
@@ -398,8 +139,14 @@ fn http_errors_are_json_with_the_right_status() {
     // The server is still up after all of that.
     assert_eq!(server.get("/healthz").0, 200);
 
-    // A second process on the same knowledge base is refused, clearly.
-    let out = quarry(data.path()).arg("status").output().unwrap();
+    // A second process reads through the server that holds the knowledge
+    // base; one that must open it itself is refused, clearly.
+    let status = run_ok(quarry(data.path()).arg("status"));
+    assert!(
+        status.contains("server:") && status.contains("documents:  26"),
+        "{status}"
+    );
+    let out = quarry(data.path()).args(["kb", "list"]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("open in another quarry process"), "{err}");
@@ -455,8 +202,23 @@ fn a_corrupt_or_unsupported_file_fails_alone() {
     )
     .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let out = run_ok(quarry(data.path()).arg("ingest").arg(docs.path()));
+    // Failed documents make the exit status say so; what could be indexed is.
+    let failed = quarry(data.path())
+        .arg("ingest")
+        .arg(docs.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&failed.stdout).into_owned();
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{out}");
+    assert!(err.contains("3 of 6 documents failed"), "{err}");
     assert!(out.contains("6 seen, 3 indexed"), "{out}");
+    let again = run_ok(
+        quarry(data.path())
+            .args(["ingest", "--allow-partial"])
+            .arg(docs.path()),
+    );
+    assert!(again.contains("6 seen, 0 indexed, 3 unchanged"), "{again}");
     let errors: Vec<&str> = out
         .lines()
         .filter(|l| l.trim_start().starts_with("error:"))

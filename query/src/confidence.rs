@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What the answering layer should do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Answer from the passages.
@@ -28,7 +28,7 @@ pub enum Decision {
 }
 
 /// What the confidence is computed from, all about the top passage.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Features {
     /// Cosine similarity of the query and the top passage.
     pub similarity: f32,
@@ -207,7 +207,7 @@ impl ConfidenceOptions {
 
 /// The inputs and output of a decision, returned with every response so a
 /// reader can see why quarry answered or handed off.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionDetails {
     pub top_similarity: f32,
     pub margin: f32,

@@ -8,7 +8,7 @@ use quarry_index::Locator;
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/query` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
     pub query: String,
@@ -45,7 +45,7 @@ impl QueryRequest {
 }
 
 /// Where a passage comes from, precisely enough to link to it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Citation {
     pub source_id: String,
     /// The document (`file:///…`, `https://…`, `article://…`).
@@ -55,11 +55,12 @@ pub struct Citation {
     pub url: String,
     pub title: Option<String>,
     pub heading_path: Vec<String>,
+    #[schema(value_type = Object)]
     pub locator: Locator,
 }
 
 /// How a passage's score came about.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScoreDetails {
     /// Cosine similarity of query and passage embeddings.
     pub vector_similarity: f32,
@@ -76,7 +77,7 @@ pub struct ScoreDetails {
 }
 
 /// One retrieved passage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Passage {
     /// Stable chunk id.
     pub id: String,
@@ -93,7 +94,7 @@ pub struct Passage {
 }
 
 /// Milliseconds spent in each step.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
     pub embed_ms: f64,
     /// The query's embedding came from the cache.
@@ -106,7 +107,7 @@ pub struct Timings {
 }
 
 /// `POST /v1/query` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueryResponse {
     pub passages: Vec<Passage>,
     /// The question's language (ISO 639-1), for the answering layer to
@@ -123,7 +124,7 @@ pub struct QueryResponse {
 }
 
 /// One feature's part in the confidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeatureContribution {
     pub feature: String,
     /// The feature's value as the model reads it.
@@ -134,7 +135,7 @@ pub struct FeatureContribution {
 }
 
 /// One passage's way to its place.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PassageInsight {
     pub id: String,
     pub rank: usize,
@@ -154,7 +155,7 @@ pub struct PassageInsight {
 }
 
 /// `insights` of a query response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Insights {
     /// The question's language (ISO 639-1), which passages in that language
     /// were preferred for.

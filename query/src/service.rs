@@ -119,6 +119,11 @@ impl QueryService {
         &self.auth
     }
 
+    /// The query options the service was built with.
+    pub fn options(&self) -> &QueryOptions {
+        &self.options
+    }
+
     /// The retriever of knowledge base `kb`.
     pub fn retriever(&self, kb: &str) -> Result<Retriever> {
         let kb = self

@@ -100,6 +100,7 @@ impl ApiError {
             ApiError::Ingest(e) => match e {
                 I::NotFound(_) => StatusCode::NOT_FOUND,
                 I::Invalid(_) | I::Source(_) => StatusCode::BAD_REQUEST,
+                I::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 I::Index(e) => index(e),
                 I::Document(_) | I::Pipeline(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -124,15 +125,20 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error: `{"error": {"code", "message", "request_id"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable, machine-readable (`not_found`, `invalid_request`, …).
     code: &'a str,
     message: String,
+    /// The request's `x-request-id`, also in the server's access log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -141,10 +147,12 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!("request failed: {self}");
         }
+        crate::metrics::error(self.code());
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code(),
                 message: self.message(),
+                request_id: crate::request_id::current().filter(|id| !id.is_empty()),
             },
         };
         let mut response = (status, axum::Json(body)).into_response();

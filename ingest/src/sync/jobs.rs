@@ -170,9 +170,13 @@ impl Syncer {
             outer: progress,
         };
         let stored = kind_of(&record.spec).stored();
-        let result = {
+        let mut result = {
             let _guard = if stored { Some(self.guard()?) } else { None };
             self.sync_now(kb, &record, uri.as_deref(), &tracker, prune)
+        };
+        let nothing_worked = match &mut result {
+            Ok(report) => report.fail_if_nothing_worked(),
+            Err(_) => None,
         };
         let mut job = tracker
             .job
@@ -186,18 +190,29 @@ impl Syncer {
             }])?;
         }
         job.finished_at = Some(unix_now());
-        match &result {
-            Ok(report) => {
+        match (&result, &nothing_worked) {
+            (Ok(report), None) => {
                 job.status = JobStatus::Done;
                 job.report = serde_json::to_value(report).ok();
             }
-            Err(e) => {
+            (Ok(report), Some(why)) => {
+                job.status = JobStatus::Failed;
+                job.report = serde_json::to_value(report).ok();
+                job.error = Some(why.clone());
+            }
+            (Err(e), _) => {
                 job.status = JobStatus::Failed;
                 job.error = Some(e.to_string());
             }
         }
+        record_metrics(&job, result.as_ref().ok());
         kb.update_job(&job)?;
-        self.finish_source(kb, &record.id, &result)?;
+        let outcome = match nothing_worked {
+            Some(why) => Err(Error::Source(why)),
+            None => result,
+        };
+        self.finish_source(kb, &record.id, &outcome)?;
+        let result = outcome;
         if result.is_ok() {
             self.check_conflicts(kb);
         }
@@ -274,5 +289,31 @@ impl Syncer {
     /// Wakes [`Syncer::run_loop`] so it sees `stop`.
     pub fn shutdown(&self) {
         self.notify();
+    }
+}
+
+/// Job and crawl metrics (Prometheus through the `metrics` facade; no-ops
+/// without a recorder).
+pub(crate) fn record_metrics(job: &JobRecord, report: Option<&IngestReport>) {
+    let status = match job.status {
+        JobStatus::Failed => "failed",
+        _ => "done",
+    };
+    metrics::counter!("quarry_jobs_total", "status" => status).increment(1);
+    if let (Some(start), Some(end)) = (job.started_at, job.finished_at) {
+        metrics::histogram!("quarry_job_duration_seconds", "status" => status)
+            .record((end - start).max(0) as f64);
+    }
+    if let Some(crawl) = report.and_then(|r| r.crawl.as_ref()) {
+        for (outcome, n) in &crawl.counts {
+            metrics::counter!("quarry_crawl_urls_total", "outcome" => outcome.clone())
+                .increment(*n as u64);
+        }
+    }
+    if let Some(r) = report {
+        metrics::counter!("quarry_documents_total", "outcome" => "indexed")
+            .increment(r.indexed as u64);
+        metrics::counter!("quarry_documents_total", "outcome" => "failed")
+            .increment(r.failed.len() as u64);
     }
 }

@@ -172,6 +172,18 @@ impl Syncer {
             .map(|n| n.to_string_lossy().into_owned())
             .filter(|n| !n.is_empty() && !n.starts_with('.'))
             .ok_or_else(|| Error::Invalid(format!("bad file name {:?}", upload.name)))?;
+        // A format known to be unreadable is refused now, not acknowledged
+        // and failed later.
+        let input = quarry_formats::Input {
+            name: &name,
+            bytes: &upload.bytes,
+            media_type: upload.media_type.as_deref(),
+            limits: *self.registry.limits(),
+            sidecar: None,
+        };
+        if let Err(e @ quarry_formats::Error::Unsupported { .. }) = self.registry.detect(&input) {
+            return Err(Error::Unsupported(format!("{name}: {e}")));
+        }
         let existing = kb
             .sources()?
             .into_iter()

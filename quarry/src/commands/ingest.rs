@@ -36,7 +36,7 @@ pub struct CrawlArgs {
 }
 
 impl CrawlArgs {
-    fn spec(&self, url: &str) -> SourceSpec {
+    pub fn spec(&self, url: &str) -> SourceSpec {
         if self.crawl {
             SourceSpec::Site {
                 url: url.to_owned(),
@@ -54,7 +54,7 @@ impl CrawlArgs {
     }
 }
 
-fn is_web(arg: &str) -> bool {
+pub fn is_web(arg: &str) -> bool {
     let lower = arg.to_ascii_lowercase();
     lower.starts_with("http://") || lower.starts_with("https://")
 }
@@ -65,9 +65,8 @@ pub fn ingest(
     paths: &[String],
     private: bool,
     no_prune: bool,
-    json: bool,
     crawl: &CrawlArgs,
-) -> Result<()> {
+) -> Result<Vec<quarry_ingest::IngestReport>> {
     if crawl.crawl && !paths.iter().any(|p| is_web(p)) {
         bail!("--crawl needs an http(s) URL to start from");
     }
@@ -101,13 +100,27 @@ pub fn ingest(
             .with_context(|| format!("cannot ingest {path}"))?;
         bar.finish_and_clear();
         let report = job_report(&job).with_context(|| format!("ingesting {path}"))?;
-        if !json {
-            print_report(&report);
-        }
         reports.push(report);
     }
+    Ok(reports)
+}
+
+/// Prints the reports; an error when documents failed, unless partial
+/// success is allowed.
+pub fn finish(
+    reports: &[quarry_ingest::IngestReport],
+    json: bool,
+    allow_partial: bool,
+) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!("{}", serde_json::to_string_pretty(reports)?);
+    } else {
+        reports.iter().for_each(print_report);
+    }
+    let failed: usize = reports.iter().map(|r| r.failed.len()).sum();
+    let seen: usize = reports.iter().map(|r| r.documents).sum();
+    if failed > 0 && !allow_partial {
+        bail!("{failed} of {seen} documents failed (listed above; --allow-partial exits 0)");
     }
     Ok(())
 }

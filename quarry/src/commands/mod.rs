@@ -4,6 +4,7 @@ pub mod bench;
 pub mod ingest;
 pub mod kb;
 pub mod query;
+pub mod remote;
 pub mod serve;
 pub mod status;
 pub mod sync;

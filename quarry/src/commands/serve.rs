@@ -29,16 +29,30 @@ pub fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
         Arc::new(QueryService::new(catalog.clone(), config.query, auth)?.with_logger(logger));
     let syncer = Arc::new(syncer(config, catalog.clone()));
     let stop = Arc::new(AtomicBool::new(false));
+    let sync_alive = Arc::new(AtomicBool::new(true));
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     {
-        let (syncer, stop) = (syncer.clone(), stop.clone());
+        let (syncer, stop, alive) = (syncer.clone(), stop.clone(), sync_alive.clone());
         std::thread::Builder::new()
             .name("quarry-sync".into())
             .spawn(move || {
+                // Cleared however the loop ends (a panic included): /readyz.
+                struct Alive(Arc<AtomicBool>);
+                impl Drop for Alive {
+                    fn drop(&mut self) {
+                        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                let _alive = Alive(alive);
                 syncer.run_loop(&stop);
                 let _ = done_tx.send(());
             })
             .context("starting the sync thread")?;
+    }
+    quarry_server::metrics::install();
+    // The default model loads now, not on the first question (/readyz).
+    if let Err(e) = catalog.models().get(catalog.models().default_name()) {
+        eprintln!("warning: {e}");
     }
     let import_roots = config
         .server
@@ -51,11 +65,18 @@ pub fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
         syncer: syncer.clone(),
         import_roots,
     };
-    let limits = quarry_server::Limits {
-        upload_bytes: config.server.max_upload_bytes,
-        ..quarry_server::Limits::default()
+    let options = quarry_server::Options {
+        limits: quarry_server::Limits {
+            upload_bytes: config.server.max_upload_bytes,
+            ..quarry_server::Limits::default()
+        },
+        http: quarry_server::HttpOptions {
+            cors_origins: config.server.cors_origins.clone(),
+            request_timeout: std::time::Duration::from_secs(config.server.request_timeout_secs),
+        },
+        sync_alive: Some(sync_alive),
     };
-    let app = quarry_server::router(service, Some(admin), limits);
+    let app = quarry_server::router(service, Some(admin), options);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,6 +86,7 @@ pub fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
             addr,
             app,
             |bound| {
+                quarry::remote::announce(&config.data_dir, bound);
                 println!("quarry listening on http://{bound}");
                 if open {
                     println!("no tokens configured: the API is open to this machine only");
@@ -86,6 +108,7 @@ pub fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
         eprintln!("a sync job is still running; it will be resumed at the next start");
     }
     catalog.flush()?;
+    quarry::remote::withdraw(&config.data_dir);
     println!("quarry stopped");
     Ok(())
 }

@@ -20,3 +20,73 @@ pub fn status(config: &Config, name: &str) -> Result<()> {
     );
     Ok(())
 }
+
+/// `quarry doctor`: what this process would use, and where it came from.
+pub fn doctor(config: &Config) -> Result<()> {
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    println!("working folder: {cwd}");
+    match &config.file {
+        Some(f) => println!("config file:    {}", f.display()),
+        None => println!("config file:    none (defaults and QUARRY__* variables)"),
+    }
+    println!("data dir:       {}", config.data_dir.display());
+    match quarry::remote::discover(&config.data_dir) {
+        Some(url) => println!("server:         {url} holds the data dir (the CLI talks to it)"),
+        None => println!("server:         none running on this data dir"),
+    }
+    println!(
+        "default model:  {} (configured: {})",
+        config.models.default,
+        config
+            .models
+            .available
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let search = quarry::locate::Search::new(config.file.as_deref().and_then(|f| f.parent()));
+    println!("model search order:");
+    for place in &search.places {
+        println!("  {:<22} {}", place.label, place.base.display());
+    }
+    let mut missing = 0;
+    for l in &config.located {
+        match &l.found {
+            Some((path, place)) => println!("ok       {}: {} ({place})", l.what, path.display()),
+            None => {
+                missing += 1;
+                println!(
+                    "missing  {}: {}; looked in:",
+                    l.what,
+                    l.configured.display()
+                );
+                for t in &l.tried {
+                    println!("           {}", t.display());
+                }
+            }
+        }
+    }
+    let ffmpeg = std::process::Command::new(&config.media.ffmpeg)
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    println!(
+        "{}  ffmpeg ({}): {}",
+        if ffmpeg { "ok     " } else { "missing" },
+        config.media.ffmpeg,
+        if ffmpeg {
+            "found"
+        } else {
+            "not found: videos cannot be read"
+        }
+    );
+    if missing > 0 {
+        println!(
+            "{missing} model file(s) missing: run scripts/fetch-models.sh, or set QUARRY_MODELS_DIR to a folder holding them"
+        );
+    }
+    Ok(())
+}

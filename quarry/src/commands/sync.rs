@@ -59,19 +59,6 @@ pub fn sources(config: &Config, kb: &str, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&sources)?);
         return Ok(());
     }
-    let when = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
-    for s in sources {
-        println!(
-            "{}  {}  {}  last sync {}  next {}{}",
-            s.id,
-            s.kind.as_str(),
-            s.status.as_str(),
-            when(s.last_sync_at),
-            when(s.next_sync_at),
-            s.last_error
-                .map(|e| format!("  error: {e}"))
-                .unwrap_or_default()
-        );
-    }
+    quarry::render::print_sources(&sources, quarry_index::unix_now());
     Ok(())
 }

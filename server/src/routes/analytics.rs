@@ -4,11 +4,12 @@
 use crate::AdminState;
 use crate::error::{ApiResult, blocking};
 use crate::guard::KbAdmin;
+use axum::Json;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use quarry_query::analytics::Analytics;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Deserialize)]
 struct AnalyticsQuery {
@@ -16,6 +17,19 @@ struct AnalyticsQuery {
     days: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}/analytics",
+    tag = "answering",
+    summary = "Question analytics (decisions, languages, top questions, gaps).",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("days" = Option<u32>, Query, description = "Window in days (default 30)")),
+    responses(
+        (status = 200, description = "Analytics", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn analytics(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -25,6 +39,6 @@ async fn analytics(
     blocking(move || Ok(Json(s.service.analytics(&kb, days)?))).await
 }
 
-pub fn routes() -> Router<AdminState> {
-    Router::new().route("/v1/kb/{kb}/analytics", get(analytics))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new().routes(routes!(analytics))
 }

@@ -5,14 +5,29 @@ use super::Item;
 use crate::AdminState;
 use crate::error::{ApiResult, blocking, body};
 use crate::guard::KbAdmin;
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::put;
-use axum::{Json, Router};
 use quarry_index::SourceRecord;
 use quarry_ingest::{Applied, ArticleInput};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+#[utoipa::path(
+    put,
+    path = "/v1/kb/{kb}/articles/{id}",
+    tag = "articles",
+    summary = "Create or replace a knowledge-base article; indexed before the response.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = String, Path, description = "Id")),
+    request_body = Object,
+    responses(
+        (status = 200, description = "What was applied", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn put_one(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -23,6 +38,19 @@ async fn put_one(
     blocking(move || Ok(Json(s.syncer.put_article(&kb, &id, input)?))).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}/articles/{id}",
+    tag = "articles",
+    summary = "One article's source record.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = String, Path, description = "Id")),
+    responses(
+        (status = 200, description = "The article", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_one(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -31,6 +59,19 @@ async fn get_one(
     blocking(move || Ok(Json(s.syncer.article(&kb, &id)?))).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/kb/{kb}/articles/{id}",
+    tag = "articles",
+    summary = "Delete an article.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = String, Path, description = "Id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn delete(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -43,9 +84,6 @@ async fn delete(
     .await
 }
 
-pub fn routes() -> Router<AdminState> {
-    Router::new().route(
-        "/v1/kb/{kb}/articles/{id}",
-        put(put_one).get(get_one).delete(delete),
-    )
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new().routes(routes!(put_one, get_one, delete))
 }

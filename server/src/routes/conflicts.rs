@@ -6,15 +6,29 @@
 use crate::AdminState;
 use crate::error::{ApiResult, blocking};
 use crate::guard::KbAdmin;
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}/conflicts",
+    tag = "answering",
+    summary = "Contradictions and duplicates between sources.",
+    params(("kb" = String, Path, description = "Knowledge-base name")),
+    responses(
+        (status = 200, description = "Conflicts", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list(State(s): State<AdminState>, KbAdmin { kb }: KbAdmin) -> ApiResult<Json<Value>> {
     blocking(move || Ok(Json(json!({ "conflicts": s.syncer.conflicts(&kb)? })))).await
 }
 
-pub fn routes() -> Router<AdminState> {
-    Router::new().route("/v1/kb/{kb}/conflicts", get(list))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new().routes(routes!(list))
 }

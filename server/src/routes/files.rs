@@ -4,15 +4,30 @@
 use crate::error::{ApiError, ApiResult, blocking};
 use crate::guard::KbAdmin;
 use crate::{AdminState, Limits};
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use quarry_index::SourceSettings;
 use quarry_ingest::Upload;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+#[utoipa::path(
+    post,
+    path = "/v1/kb/{kb}/files",
+    tag = "sources",
+    summary = "Upload a file (multipart: file, title, private, citations); 415 for a format quarry cannot read.",
+    params(("kb" = String, Path, description = "Knowledge-base name")),
+    request_body(content = Object, content_type = "multipart/form-data") ,
+    responses(
+        (status = 202, description = "The source and its job", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn upload(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -68,9 +83,8 @@ async fn upload(
     .await
 }
 
-pub fn routes(limits: Limits) -> Router<AdminState> {
-    Router::new().route(
-        "/v1/kb/{kb}/files",
-        post(upload).layer(DefaultBodyLimit::max(limits.upload_bytes)),
-    )
+pub fn routes(limits: Limits) -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        .layer(DefaultBodyLimit::max(limits.upload_bytes))
 }

@@ -7,15 +7,16 @@ use super::Item;
 use crate::AdminState;
 use crate::error::{ApiResult, blocking, body};
 use crate::guard::KbAdmin;
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use quarry_index::SourceSettings;
 use quarry_ingest::ShortAnswerInput;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Default, Deserialize)]
 struct GapsQuery {
@@ -23,6 +24,19 @@ struct GapsQuery {
     all: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}/gaps",
+    tag = "answering",
+    summary = "Knowledge gaps: clusters of questions the content could not answer.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("all" = Option<bool>, Query, description = "Include closed gaps")),
+    responses(
+        (status = 200, description = "Gaps", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -43,6 +57,20 @@ struct Improve {
     settings: Option<SourceSettings>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/kb/{kb}/gaps/{id}/short-answer",
+    tag = "answering",
+    summary = "Improve the response: answer a gap with a short answer (its questions become variants).",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = i64, Path, description = "Id")),
+    request_body = Object,
+    responses(
+        (status = 201, description = "The closed gap and the short answer", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn short_answer(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -75,6 +103,19 @@ async fn short_answer(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/kb/{kb}/gaps/{id}/dismiss",
+    tag = "answering",
+    summary = "Dismiss a gap.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = i64, Path, description = "Id")),
+    responses(
+        (status = 200, description = "The closed gap", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn dismiss(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -83,9 +124,9 @@ async fn dismiss(
     blocking(move || Ok(Json(json!({"gap": s.service.close_gap(&kb, id, None)?})))).await
 }
 
-pub fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/v1/kb/{kb}/gaps", get(list))
-        .route("/v1/kb/{kb}/gaps/{id}/short-answer", post(short_answer))
-        .route("/v1/kb/{kb}/gaps/{id}/dismiss", post(dismiss))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(short_answer))
+        .routes(routes!(dismiss))
 }

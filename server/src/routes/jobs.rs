@@ -4,12 +4,13 @@ use super::Item;
 use crate::AdminState;
 use crate::error::{ApiError, ApiResult, blocking};
 use crate::guard::KbAdmin;
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use quarry_index::JobRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Deserialize)]
 struct JobsQuery {
@@ -17,6 +18,19 @@ struct JobsQuery {
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}/jobs",
+    tag = "jobs",
+    summary = "Recent sync jobs.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("limit" = Option<usize>, Query, description = "At most this many (default 50)")),
+    responses(
+        (status = 200, description = "Jobs", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -30,6 +44,19 @@ async fn list(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}/jobs/{id}",
+    tag = "jobs",
+    summary = "One sync job, with its report when finished.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = u64, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_one(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -44,8 +71,8 @@ async fn get_one(
     .await
 }
 
-pub fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/v1/kb/{kb}/jobs", get(list))
-        .route("/v1/kb/{kb}/jobs/{id}", get(get_one))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_one))
 }

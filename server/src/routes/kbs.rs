@@ -4,14 +4,27 @@
 use crate::AdminState;
 use crate::error::{ApiError, ApiResult, blocking};
 use crate::guard::{KbAdmin, ServerAdmin};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb",
+    tag = "knowledge-bases",
+    summary = "List knowledge bases with their model and counts (server admin).",
+    responses(
+        (status = 200, description = "Knowledge bases", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list(State(s): State<AdminState>, _: ServerAdmin) -> ApiResult<Json<Value>> {
     blocking(move || {
         let mut out = Vec::new();
@@ -32,6 +45,20 @@ struct CreateKb {
     model: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/kb/{kb}",
+    tag = "knowledge-bases",
+    summary = "Create a knowledge base (optionally with a model); returns its tokens once.",
+    params(("kb" = String, Path, description = "Knowledge-base name")),
+    request_body = Option<Object>,
+    responses(
+        (status = 201, description = "Created, with its admin and query tokens", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn create(
     State(s): State<AdminState>,
     _: ServerAdmin,
@@ -64,6 +91,19 @@ async fn create(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/kb/{kb}",
+    tag = "knowledge-bases",
+    summary = "Delete a knowledge base and everything in it.",
+    params(("kb" = String, Path, description = "Knowledge-base name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn delete(
     State(s): State<AdminState>,
     _: ServerAdmin,
@@ -81,6 +121,19 @@ async fn delete(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}",
+    tag = "knowledge-bases",
+    summary = "Counts of a knowledge base.",
+    params(("kb" = String, Path, description = "Knowledge-base name")),
+    responses(
+        (status = 200, description = "Stats", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn stats(State(s): State<AdminState>, KbAdmin { kb }: KbAdmin) -> ApiResult<Json<Value>> {
     blocking(move || {
         let stats = s.syncer.kb(&kb)?.stats()?;
@@ -99,6 +152,20 @@ struct KbSettings {
     log_questions: Option<bool>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/kb/{kb}",
+    tag = "knowledge-bases",
+    summary = "Change a knowledge base's settings (log_questions).",
+    params(("kb" = String, Path, description = "Knowledge-base name")),
+    request_body = Object,
+    responses(
+        (status = 200, description = "Settings", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn update(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -117,6 +184,19 @@ async fn update(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/kb/{kb}/tokens",
+    tag = "knowledge-bases",
+    summary = "Issue new admin and query tokens (the old ones stop working).",
+    params(("kb" = String, Path, description = "Knowledge-base name")),
+    responses(
+        (status = 200, description = "New tokens", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn rotate_tokens(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -130,15 +210,9 @@ async fn rotate_tokens(
     .await
 }
 
-pub fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/v1/kb", get(list))
-        .route(
-            "/v1/kb/{kb}",
-            axum::routing::put(create)
-                .delete(delete)
-                .get(stats)
-                .patch(update),
-        )
-        .route("/v1/kb/{kb}/tokens", post(rotate_tokens))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(create, delete, stats, update))
+        .routes(routes!(rotate_tokens))
 }

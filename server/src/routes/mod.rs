@@ -4,10 +4,12 @@
 mod analytics;
 mod articles;
 mod conflicts;
+pub mod dify;
 mod files;
 mod gaps;
 mod jobs;
 mod kbs;
+pub mod ops;
 pub mod query;
 mod short_answers;
 mod sources;
@@ -16,10 +18,10 @@ mod synonyms;
 
 use crate::error::ApiError;
 use crate::{AdminState, Limits};
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
 
 /// `{id}` of a route under `/v1/kb/{kb}/…` (the `{kb}` goes to the guard).
 #[derive(Debug, Deserialize)]
@@ -28,8 +30,8 @@ struct Item<T = String> {
 }
 
 /// The admin routes, every one behind [`crate::guard`].
-pub fn admin(state: AdminState, limits: Limits) -> Router {
-    Router::new()
+pub fn admin(state: AdminState, limits: Limits) -> OpenApiRouter {
+    OpenApiRouter::new()
         .merge(kbs::routes())
         .merge(sources::routes())
         .merge(articles::routes())

@@ -6,16 +6,30 @@ use super::Item;
 use crate::AdminState;
 use crate::error::{ApiError, ApiResult, blocking, body};
 use crate::guard::KbAdmin;
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use quarry_index::{JobRecord, SourceRecord, SourceSettings, SourceSpec};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}/sources",
+    tag = "sources",
+    summary = "List sources.",
+    params(("kb" = String, Path, description = "Knowledge-base name")),
+    responses(
+        (status = 200, description = "Sources", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn list(State(s): State<AdminState>, KbAdmin { kb }: KbAdmin) -> ApiResult<Json<Value>> {
     blocking(move || {
         let sources = s.syncer.sources(&kb)?;
@@ -57,6 +71,20 @@ impl NewSource {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/kb/{kb}/sources",
+    tag = "sources",
+    summary = "Add a source (file folder, url, site, short_answer…) and queue its first sync.",
+    params(("kb" = String, Path, description = "Knowledge-base name")),
+    request_body = Object,
+    responses(
+        (status = 201, description = "The source and its job", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn create(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -89,6 +117,19 @@ async fn create(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}/sources/{id}",
+    tag = "sources",
+    summary = "One source.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = String, Path, description = "Id")),
+    responses(
+        (status = 200, description = "The source", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_one(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -106,6 +147,20 @@ struct SourcePatch {
     settings: Option<SourceSettings>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/kb/{kb}/sources/{id}",
+    tag = "sources",
+    summary = "Change a source's title or settings.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = String, Path, description = "Id")),
+    request_body = Object,
+    responses(
+        (status = 200, description = "The source", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn update(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -122,6 +177,19 @@ async fn update(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/kb/{kb}/sources/{id}",
+    tag = "sources",
+    summary = "Delete a source and its documents.",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = String, Path, description = "Id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn delete(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -142,6 +210,20 @@ struct SyncRequest {
     uri: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/kb/{kb}/sources/{id}/sync",
+    tag = "sources",
+    summary = "Queue a sync of the source (or of one document with uri).",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("id" = String, Path, description = "Id")),
+    request_body = Option<Object>,
+    responses(
+        (status = 202, description = "The queued job", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn sync(
     State(s): State<AdminState>,
     KbAdmin { kb }: KbAdmin,
@@ -156,14 +238,11 @@ async fn sync(
     .await
 }
 
-pub fn routes() -> Router<AdminState> {
-    Router::new()
-        .route("/v1/kb/{kb}/sources", get(list).post(create))
-        .route(
-            "/v1/kb/{kb}/sources/{id}",
-            get(get_one).patch(update).delete(delete),
-        )
-        .route("/v1/kb/{kb}/sources/{id}/sync", post(sync))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(sync))
 }
 
 #[cfg(test)]

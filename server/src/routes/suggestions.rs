@@ -4,12 +4,13 @@
 use crate::AdminState;
 use crate::error::{ApiResult, blocking};
 use crate::guard::{KbQuery, bearer};
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Json, Router};
 use quarry_query::suggest::Suggestions;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Debug, Deserialize)]
 struct SuggestionsQuery {
@@ -19,6 +20,19 @@ struct SuggestionsQuery {
     language: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/kb/{kb}/suggestions",
+    tag = "answering",
+    summary = "Three suggested questions for a page (a query token will do).",
+    params(("kb" = String, Path, description = "Knowledge-base name"), ("url" = String, Query, description = "The page the visitor is on"), ("language" = Option<String>, Query, description = "Language of general prompts")),
+    responses(
+        (status = 200, description = "Suggestions", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn suggestions(
     State(s): State<AdminState>,
     KbQuery { kb }: KbQuery,
@@ -37,6 +51,6 @@ async fn suggestions(
     .await
 }
 
-pub fn routes() -> Router<AdminState> {
-    Router::new().route("/v1/kb/{kb}/suggestions", get(suggestions))
+pub fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new().routes(routes!(suggestions))
 }
