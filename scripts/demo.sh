@@ -14,4 +14,5 @@ echo
 # The same content, asked in Dutch: the default model matches across languages.
 ./target/release/quarry query "Hoe maak ik een kolom die automatisch oplopende nummers krijgt?" --top-k 3
 echo
-echo "Next: ./target/release/quarry serve   (then POST http://127.0.0.1:7700/v1/query)"
+echo "Next: ./target/release/quarry serve, then open http://127.0.0.1:7700/ (the playground),"
+echo "      POST /v1/query, or connect Dify to POST /retrieval (docs/http-api.md)"

@@ -72,6 +72,26 @@ fn report(job: &JobRecord) -> IngestReport {
     serde_json::from_value(job.report.clone().unwrap()).unwrap()
 }
 
+/// Ingests a web source whose job must fail (nothing worked), and returns
+/// the report it keeps.
+fn import_failing(syncer: &Syncer, spec: SourceSpec) -> (IngestReport, String) {
+    let (source, job) = syncer
+        .ingest_spec(
+            "default",
+            spec,
+            SourceSettings::default(),
+            true,
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(job.status, quarry_index::JobStatus::Failed, "{job:?}");
+    let kb = syncer.kb("default").unwrap();
+    let state = kb.source(&source.id).unwrap().unwrap();
+    assert_eq!(state.status, quarry_index::SourceStatus::Error, "{state:?}");
+    let report = serde_json::from_value(job.report.clone().unwrap()).unwrap();
+    (report, job.error.unwrap_or_default())
+}
+
 /// Ingests a web source as the CLI does and returns the job's report.
 fn import(syncer: &Syncer, spec: SourceSpec) -> IngestReport {
     let (_, job) = syncer
@@ -249,7 +269,10 @@ fn private_addresses_are_refused_without_the_allow_list() {
     let site = TestSite::serve(testsite::build(5, pdf())).unwrap();
     let data = tempfile::tempdir().unwrap();
     let syncer = syncer(data.path(), options(false));
-    let r = import(&syncer, site_spec(site.url("/"), None));
+    // Nothing could be fetched: the job fails with the reason, not `done`.
+    let (r, error) = import_failing(&syncer, site_spec(site.url("/"), None));
+    assert!(error.contains("refused"), "{error}");
+    assert_eq!(r.failed.len(), 1, "{r:?}");
     let c = crawl_of(&r);
     assert!(
         matches!(outcome(c, &site.url("/")), UrlOutcome::Error { message, .. } if message.contains("private")),
@@ -261,7 +284,7 @@ fn private_addresses_are_refused_without_the_allow_list() {
 
     // A single URL too; and a public name is no way around it.
     for url in [site.url("/docs/page-1"), "http://localhost:9/".to_owned()] {
-        let r = import(&syncer, SourceSpec::Url { url: url.clone() });
+        let (r, _) = import_failing(&syncer, SourceSpec::Url { url: url.clone() });
         assert_eq!(crawl_of(&r).counts.get("error:refused"), Some(&1), "{url}");
     }
     assert_eq!(site.requests(), 0);

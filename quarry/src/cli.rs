@@ -67,14 +67,17 @@ impl Globals {
     /// The server the CLI should talk to: `--server`, else one running on
     /// the data directory; `None`: open the data directory.
     pub fn remote(&self, config: &Config) -> Option<crate::remote::Remote> {
-        let url = self
-            .server
-            .clone()
-            .or_else(|| crate::remote::discover(&config.data_dir))?;
         let token = self
             .token
             .clone()
             .or_else(|| config.auth.admin_token.clone());
-        Some(crate::remote::Remote::new(&url, token))
+        if let Some(url) = &self.server {
+            return Some(crate::remote::Remote::new(url, token));
+        }
+        // A server that announced itself but does not answer (killed, its
+        // pid reused) is ignored: the data directory is opened instead.
+        let url = crate::remote::discover(&config.data_dir)?;
+        let remote = crate::remote::Remote::new(&url, token);
+        remote.is_up().then_some(remote)
     }
 }

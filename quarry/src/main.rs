@@ -141,7 +141,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Query { .. }
         | Command::Status
         | Command::Sources { .. }
-        | Command::Sync { due: false, .. }
+        | Command::Sync { .. }
         | Command::Ingest { .. } => cli.globals.remote(&config),
         _ => None,
     };
@@ -172,7 +172,7 @@ fn run(cli: Cli) -> Result<()> {
             due,
             json,
         } => match &remote {
-            Some(r) => commands::remote::sync(r, &kb, source, uri, json),
+            Some(r) => commands::remote::sync(r, &kb, source, uri, due, json),
             None => commands::sync::sync(&config, &kb, source, uri, due, json),
         },
         Command::Sources { json } => match &remote {

@@ -100,6 +100,17 @@ impl Remote {
         }
     }
 
+    /// Whether the server answers `/healthz` within two seconds.
+    pub fn is_up(&self) -> bool {
+        self.agent
+            .get(self.url("/healthz"))
+            .config()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .call()
+            .is_ok_and(|r| r.status().is_success())
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -217,6 +217,7 @@ fn the_openapi_document_describes_every_route_and_every_error() {
         ("GET", "/readyz"),
         ("GET", "/metrics"),
         ("GET", "/v1/openapi.json"),
+        ("GET", "/docs"),
         ("GET", "/"),
         ("GET", "/v1/kb"),
         ("PUT", "/v1/kb/{kb}"),
@@ -845,4 +846,62 @@ fn the_playground_answers_with_cited_passages_in_a_real_browser() {
     let png = base64_decode(shot.as_str().unwrap());
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
     std::fs::write(artifacts().join("playground.png"), png).unwrap();
+    // The API reference renders the OpenAPI document.
+    driver.session(
+        "POST",
+        "/url",
+        Some(json!({"url": format!("{}/docs", server.base)})),
+    );
+    driver.wait_for(".operation");
+    let operations = driver.find(".operation");
+    assert!(
+        operations.len() >= 38,
+        "{} operations shown",
+        operations.len()
+    );
+    let retrieval = driver.find("#postRetrieval");
+    assert_eq!(retrieval.len(), 1, "the Dify route is in the reference");
+}
+
+#[test]
+fn an_installed_layout_finds_its_models_beside_the_binary() {
+    // The Docker image and the systemd instructions install the binary in
+    // PREFIX/bin and the models in PREFIX/share/quarry/models.
+    let prefix = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(prefix.path().join("bin")).unwrap();
+    std::fs::create_dir_all(prefix.path().join("share/quarry")).unwrap();
+    let bin = prefix.path().join("bin/quarry");
+    std::fs::copy(env!("CARGO_BIN_EXE_quarry"), &bin).unwrap();
+    std::os::unix::fs::symlink(
+        root().join("models"),
+        prefix.path().join("share/quarry/models"),
+    )
+    .unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let doctor = run_ok(
+        Command::new(&bin)
+            .arg("doctor")
+            .current_dir(elsewhere.path())
+            .env("HOME", home.path())
+            .env("QUARRY_DATA_DIR", elsewhere.path().join("data"))
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("QUARRY_MODELS_DIR")
+            .env_remove("QUARRY_CONFIG"),
+    );
+    assert!(
+        doctor.contains("ok       model multilingual-e5-small:")
+            && doctor.contains("(beside the binary)"),
+        "{doctor}"
+    );
+    assert!(!doctor.contains("missing  model"), "{doctor}");
+    // The packaging files install it that way.
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("/usr/local/bin/quarry")
+            && dockerfile.contains("/usr/local/share/quarry")
+    );
+    assert!(dockerfile.contains("USER quarry") && dockerfile.contains("VOLUME [\"/data\"]"));
+    let unit = std::fs::read_to_string(root().join("packaging/quarry.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/quarry serve") && unit.contains("User=quarry"));
 }

@@ -83,13 +83,16 @@ pub fn sync(
     kb: &str,
     source: Option<String>,
     uri: Option<String>,
+    due: bool,
     json: bool,
 ) -> Result<()> {
+    let now = quarry_index::unix_now();
     let ids: Vec<String> = match source {
         Some(id) => vec![id],
         None => list_sources(r, kb)?
             .into_iter()
             .filter(|s| s.kind.is_scheduled())
+            .filter(|s| !due || s.next_sync_at.is_none_or(|t| t <= now))
             .map(|s| s.id)
             .collect(),
     };

@@ -78,6 +78,8 @@ async fn openapi_json(State(s): State<OpsState>) -> Response {
 const PAGE: &str = include_str!("../../assets/playground.html");
 const SCRIPT: &str = include_str!("../../assets/playground.js");
 const STYLE: &str = include_str!("../../assets/playground.css");
+const REFERENCE: &str = include_str!("../../assets/reference.html");
+const REFERENCE_SCRIPT: &str = include_str!("../../assets/reference.js");
 
 /// The playground: ask a knowledge base a question and see the cited
 /// passages, the decision, the insights, suggestions and gaps.
@@ -89,6 +91,18 @@ const STYLE: &str = include_str!("../../assets/playground.css");
 )]
 async fn playground() -> Response {
     asset("text/html; charset=utf-8", PAGE)
+}
+
+/// A reference of this document: operations by tag, with their
+/// parameters, bodies and responses.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "operations",
+    responses((status = 200, description = "The API reference page", content_type = "text/html", body = String))
+)]
+async fn reference() -> Response {
+    asset("text/html; charset=utf-8", REFERENCE)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -108,7 +122,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// The paths of this module, for the document.
 #[derive(OpenApi)]
-#[openapi(paths(metrics, openapi_json, playground))]
+#[openapi(paths(metrics, openapi_json, playground, reference))]
 struct OpsDoc;
 
 /// `api` with this module's paths, as served.
@@ -163,6 +177,11 @@ pub fn router(service: Arc<QueryService>, api: utoipa::openapi::OpenApi) -> Rout
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi_json))
         .route("/", get(playground))
+        .route("/docs", get(reference))
+        .route(
+            "/reference.js",
+            get(|| async { asset("text/javascript; charset=utf-8", REFERENCE_SCRIPT) }),
+        )
         .route(
             "/playground.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
