@@ -123,6 +123,32 @@ pub fn print_crawl(c: &CrawlReport) {
     }
 }
 
+/// The reports of sync jobs (`quarry sync`, locally or through a server):
+/// each as it ends, or all as JSON; a job without a report is an error line.
+pub fn print_sync_reports(
+    jobs: impl IntoIterator<Item = Result<JobRecord>>,
+    json: bool,
+) -> Result<()> {
+    let mut reports = Vec::new();
+    for job in jobs {
+        match job_report(&job?) {
+            Ok(report) => {
+                if !json {
+                    print_report(&report);
+                }
+                reports.push(report);
+            }
+            Err(e) => eprintln!("error: {e:#}"),
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else if reports.is_empty() {
+        println!("nothing to sync");
+    }
+    Ok(())
+}
+
 /// A query response for a terminal: the decision, then each passage with
 /// its citation.
 pub fn print_answer(response: &QueryResponse) {
@@ -194,18 +220,7 @@ pub fn print_sources(sources: &[SourceRecord], now: i64) {
 
 /// `2026-12-05 04:36 UTC (3 h ago)` / `(in 6 d)`.
 pub fn when(t: i64, now: i64) -> String {
-    let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     let delta = t - now;
     let span = |s: i64| match s {
         0..60 => format!("{s} s"),
@@ -221,7 +236,8 @@ pub fn when(t: i64, now: i64) -> String {
         format!("in {}", span(delta))
     };
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC ({relative})",
+        "{} {:02}:{:02} UTC ({relative})",
+        quarry_index::questions::day_of(t),
         secs / 3600,
         secs % 3600 / 60
     )

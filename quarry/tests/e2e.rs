@@ -651,16 +651,9 @@ fn scheduled_resync_picks_up_a_changed_file_while_serving() {
     );
 }
 
-/// Percent-encodes a source id for a URL path.
+/// A path segment, percent-encoded (as the CLI encodes source ids).
 fn encode(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    quarry::remote::segment(id)
 }
 
 #[test]

@@ -542,16 +542,9 @@ fn difys_external_knowledge_api() {
     assert!(status == 403 || status == 404, "{status} {e}");
 }
 
-/// A path segment, percent-encoded.
+/// A path segment, percent-encoded (as the CLI encodes source ids).
 fn encode(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    quarry::remote::segment(id)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 use quarry::remote::Remote;
-use quarry::render::{job_report, print_answer, print_report, print_sources};
+use quarry::render::{job_report, print_answer, print_sources, print_sync_reports};
 use quarry_index::{JobRecord, JobStatus, SourceRecord, SourceSpec};
 use quarry_ingest::IngestReport;
 use quarry_query::{QueryRequest, QueryResponse};
@@ -96,29 +96,14 @@ pub fn sync(
             .map(|s| s.id)
             .collect(),
     };
-    let mut reports = Vec::new();
-    for id in ids {
+    let jobs = ids.into_iter().map(|id| {
         let job: JobRecord = r.post(
             &format!("/v1/kb/{kb}/sources/{}/sync", quarry::remote::segment(&id)),
             &json!({"uri": uri}),
         )?;
-        let job = wait(r, kb, job)?;
-        match job_report(&job) {
-            Ok(report) => {
-                if !json {
-                    print_report(&report);
-                }
-                reports.push(report);
-            }
-            Err(e) => eprintln!("error: {e:#}"),
-        }
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
-    } else if reports.is_empty() {
-        println!("nothing to sync");
-    }
-    Ok(())
+        wait(r, kb, job)
+    });
+    print_sync_reports(jobs, json)
 }
 
 /// Web addresses become `url`/`site` sources on the server; files and

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use quarry::app::{existing_kb, open_catalog, syncer};
 use quarry::config::Config;
-use quarry::render::{Bar, bar, job_report, print_report};
+use quarry::render::{Bar, bar, print_sync_reports};
 
 pub fn sync(
     config: &Config,
@@ -27,28 +27,14 @@ pub fn sync(
             .map(|s| s.id)
             .collect(),
     };
-    let mut reports = Vec::new();
-    for id in ids {
+    let jobs = ids.into_iter().map(|id| {
         let job = syncer.enqueue(kb, &id, uri.as_deref(), "cli")?;
         let bar = bar();
         let job = syncer.run_job(&handle, job, &Bar(bar.clone()))?;
         bar.finish_and_clear();
-        match job_report(&job) {
-            Ok(report) => {
-                if !json {
-                    print_report(&report);
-                }
-                reports.push(report);
-            }
-            Err(e) => eprintln!("error: {e:#}"),
-        }
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
-    } else if reports.is_empty() {
-        println!("nothing to sync");
-    }
-    Ok(())
+        Ok(job)
+    });
+    print_sync_reports(jobs, json)
 }
 
 pub fn sources(config: &Config, kb: &str, json: bool) -> Result<()> {
