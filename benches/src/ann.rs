@@ -146,7 +146,7 @@ pub fn sweep(
             .map(|(i, v)| (i as u64 + 1, v.clone()))
             .collect();
         let exact = ExactIndex::default();
-        exact.insert(&points);
+        exact.insert(&points)?;
         // The exact 10th-best similarity per query: a hit at least this
         // similar counts as found (duplicates of a chunk tie, and either
         // one is a right answer), as in ann-benchmarks.
@@ -154,7 +154,7 @@ pub fn sweep(
         let mut exact_times = Vec::with_capacity(queries.len());
         for q in queries {
             let t = Instant::now();
-            let hits = exact.search(q, 10, 0, &accept);
+            let hits = exact.search(q, 10, 0, &accept)?;
             exact_times.push(t.elapsed().as_secs_f64() * 1e6);
             truth.push(hits.last().map_or(f32::MIN, |h| h.1) - 1e-5);
         }
@@ -163,7 +163,7 @@ pub fn sweep(
         // One insert, as the knowledge base builds its graph (compaction):
         // one orphan walk at the end.
         let graph = HnswIndex::new(hnsw, n);
-        graph.insert(&points);
+        graph.insert(&points)?;
         let build_s = t.elapsed().as_secs_f64();
         // The points were cloned into the graph: what the graph holds is
         // its own copy plus links.
@@ -174,7 +174,7 @@ pub fn sweep(
             let mut found = 0usize;
             for (q, want) in queries.iter().zip(&truth) {
                 let t = Instant::now();
-                let hits = graph.search(q, 10, ef, &accept);
+                let hits = graph.search(q, 10, ef, &accept)?;
                 times.push(t.elapsed().as_secs_f64() * 1e6);
                 found += hits.iter().filter(|h| h.1 >= *want).count();
             }

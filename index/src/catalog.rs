@@ -3,9 +3,14 @@
 //! store, vector index, keyword index, sources and settings, and its own
 //! embedding model, chosen from [`Models`] when it is created and recorded
 //! in its folder (`MODEL`). Knowledge bases on the same model share it.
+//!
+//! On the shared backend ([`Catalog::open_shared`]) the list of knowledge
+//! bases and their models is a table of the database, read on every lookup,
+//! so a knowledge base created or deleted through one node is seen by all.
 
 use crate::kb::{IndexOptions, KnowledgeBase};
 use crate::models::Models;
+use crate::store::postgres::PgDatabase;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +51,8 @@ pub struct Catalog {
     models: Arc<Models>,
     options: IndexOptions,
     kbs: RwLock<BTreeMap<String, Arc<KnowledgeBase>>>,
+    /// The shared database, when knowledge bases live there.
+    db: Option<Arc<PgDatabase>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -74,6 +81,7 @@ impl Catalog {
             models,
             options,
             kbs: RwLock::new(BTreeMap::new()),
+            db: None,
         };
         let mut names = vec![DEFAULT_KB.to_owned()];
         for entry in std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))? {
@@ -89,6 +97,59 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// Opens every knowledge base of the shared database, creating
+    /// `default`. `data_dir` holds only this node's own files.
+    pub fn open_shared(
+        data_dir: &Path,
+        models: Arc<Models>,
+        options: IndexOptions,
+        db: Arc<PgDatabase>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+        let catalog = Self {
+            data_dir: data_dir.to_owned(),
+            models,
+            options,
+            kbs: RwLock::new(BTreeMap::new()),
+            db: Some(db),
+        };
+        catalog.create(DEFAULT_KB)?;
+        catalog.refresh()?;
+        Ok(catalog)
+    }
+
+    /// The shared database, if knowledge bases live there.
+    pub fn database(&self) -> Option<&Arc<PgDatabase>> {
+        self.db.as_ref()
+    }
+
+    /// On the shared backend, opens knowledge bases other nodes created
+    /// and forgets those they deleted.
+    fn refresh(&self) -> Result<()> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        let listed = db.knowledge_bases()?;
+        let known: Vec<String> = self
+            .kbs
+            .read()
+            .map_err(|_| poisoned())?
+            .keys()
+            .cloned()
+            .collect();
+        for name in &known {
+            if !listed.iter().any(|(n, _)| n == name) {
+                self.kbs.write().map_err(|_| poisoned())?.remove(name);
+            }
+        }
+        for (name, _) in listed {
+            if !known.contains(&name) {
+                self.create(&name)?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -99,6 +160,9 @@ impl Catalog {
 
     /// Names, sorted.
     pub fn names(&self) -> Vec<String> {
+        if let Err(e) = self.refresh() {
+            tracing::warn!("cannot list knowledge bases: {e}");
+        }
         self.kbs
             .read()
             .map(|k| k.keys().cloned().collect())
@@ -107,6 +171,9 @@ impl Catalog {
 
     /// Every knowledge base with its name, sorted by name.
     pub fn all(&self) -> Vec<(String, Arc<KnowledgeBase>)> {
+        if let Err(e) = self.refresh() {
+            tracing::warn!("cannot list knowledge bases: {e}");
+        }
         self.kbs
             .read()
             .map(|k| k.iter().map(|(n, kb)| (n.clone(), kb.clone())).collect())
@@ -115,6 +182,14 @@ impl Catalog {
 
     /// The knowledge base called `name`, if it exists.
     pub fn get(&self, name: &str) -> Result<Option<Arc<KnowledgeBase>>> {
+        if let Some(db) = &self.db {
+            // The database decides: another node may have made or deleted it.
+            if db.model_of(name)?.is_none() {
+                self.kbs.write().map_err(|_| poisoned())?.remove(name);
+                return Ok(None);
+            }
+            return self.create(name).map(|(kb, _)| Some(kb));
+        }
         Ok(self.kbs.read().map_err(|_| poisoned())?.get(name).cloned())
     }
 
@@ -152,6 +227,37 @@ impl Catalog {
             };
         }
         let dir = kb_dir(&self.data_dir, name);
+        if let Some(db) = &self.db {
+            let recorded = db.model_of(name)?;
+            let model = match (&recorded, model) {
+                (Some(r), Some(m)) if r != m => {
+                    return Err(Error::InvalidInput(format!(
+                        "knowledge base {name:?} uses model {r:?}; changing it re-embeds every document (`quarry kb set-model`)"
+                    )));
+                }
+                (Some(r), _) => r.clone(),
+                (None, Some(m)) => m.to_owned(),
+                (None, None) => self.models.default_name().to_owned(),
+            };
+            let embedder = self.models.get(&model)?;
+            let kb = Arc::new(KnowledgeBase::open_shared(
+                db.clone(),
+                name,
+                &dir,
+                &model,
+                embedder,
+                self.options,
+            )?);
+            // Registered last: a knowledge base is listed once its schema exists.
+            let model = db.register(name, &model)?;
+            if model != kb.model() {
+                return Err(Error::InvalidInput(format!(
+                    "knowledge base {name:?} was created with model {model:?} by another node at the same time"
+                )));
+            }
+            kbs.insert(name.to_owned(), kb.clone());
+            return Ok((kb, recorded.is_none()));
+        }
         let existed = dir.join("quarry.db").is_file();
         let recorded = recorded_model(&dir)?;
         let model = match (&recorded, model) {
@@ -211,6 +317,9 @@ impl Catalog {
             ));
         }
         let removed = self.kbs.write().map_err(|_| poisoned())?.remove(name);
+        if let Some(db) = &self.db {
+            return db.drop_knowledge_base(name);
+        }
         let Some(kb) = removed else {
             return Ok(false);
         };

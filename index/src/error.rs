@@ -27,6 +27,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The shared database cannot be reached (down, restarting, out of
+    /// connections): retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The shared database refused a statement.
+    #[error("database: {0}")]
+    Database(String),
     #[error("corrupt {what}: {reason}")]
     Corrupt { what: String, reason: String },
 }
@@ -43,6 +50,8 @@ impl Error {
     pub fn code(&self) -> &'static str {
         if self.is_user_error() {
             "invalid_request"
+        } else if matches!(self, Error::Unavailable(_)) {
+            "unavailable"
         } else {
             "index_error"
         }

@@ -1,7 +1,11 @@
 //! [`KnowledgeBase`]: the store, the vector index and the embedder of one data
 //! directory, with a single writer.
 //!
-//! Crash safety: SQLite is the source of truth and commits each batch
+//! Two backends ([`Engine`]): embedded (SQLite, and in-process HNSW and
+//! tantivy indexes derived from it) and shared (PostgreSQL with pgvector,
+//! where searches run in the database and nothing is kept per process).
+//!
+//! Crash safety: the store is the source of truth and commits each batch
 //! atomically. The vector index is derived state: a snapshot records the
 //! highest id it holds (its watermark), and opening replays every stored
 //! vector above the watermark, or rebuilds from the store when the snapshot is
@@ -12,6 +16,7 @@ use crate::embed::Embedder;
 use crate::keyword::KeywordIndex;
 use crate::questions::QuestionLog;
 use crate::source::{JobRecord, SourceBlob, SourceRecord, SourceState};
+use crate::store::postgres::{PgDatabase, PgQuestions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ChunkRecord, ChunkStore, DocumentRecord, StoreStats, WriteOp};
 use crate::vector::{ExactIndex, HnswIndex, HnswOptions, Point, VectorIndex, load_snapshot};
@@ -121,23 +126,36 @@ struct WriterState {
     unsaved: usize,
 }
 
-/// One data directory's knowledge base.
-pub struct KnowledgeBase {
-    dir: PathBuf,
-    store: Box<dyn ChunkStore>,
+/// Where searches run.
+enum Engine {
+    /// In this process: indexes derived from the embedded store.
+    Local(Local),
+    /// In the shared database (pgvector HNSW, full-text search): nothing
+    /// per node to go stale.
+    Shared(Arc<PgStore>),
+}
+
+struct Local {
     vectors: RwLock<Arc<dyn VectorIndex>>,
     live: RwLock<HashSet<u64>>,
     keywords: KeywordIndex,
+    writer: Mutex<WriterState>,
+    /// Held while open: one process per knowledge base.
+    _lock: std::fs::File,
+}
+
+/// One knowledge base: its store, indexes, embedder and question log.
+pub struct KnowledgeBase {
+    dir: PathBuf,
+    store: Arc<dyn ChunkStore>,
+    engine: Engine,
     embedder: Arc<dyn Embedder>,
     /// The name of the model in [`crate::Models`] (its confidence
     /// parameters are looked up by it).
     model: String,
     options: IndexOptions,
-    writer: Mutex<WriterState>,
     counters: Counters,
     questions: QuestionLog,
-    /// Held while open: one process per knowledge base.
-    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for KnowledgeBase {
@@ -186,6 +204,20 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File> {
     }
 }
 
+/// Refuses a store built with another model than `embedder`'s (and records
+/// the model in a new one).
+fn check_model(store: &dyn ChunkStore, what: &str, embedder: &dyn Embedder) -> Result<()> {
+    match store.meta("model_id")? {
+        Some(built) if built != embedder.model_id() => Err(Error::ModelMismatch {
+            path: what.to_owned(),
+            built_with: built,
+            configured: embedder.model_id().to_owned(),
+        }),
+        Some(_) => Ok(()),
+        None => store.set_meta("model_id", embedder.model_id()),
+    }
+}
+
 fn poisoned() -> Error {
     Error::Corrupt {
         what: "knowledge base".into(),
@@ -219,44 +251,87 @@ impl KnowledgeBase {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let lock = lock_dir(dir)?;
         let store = SqliteStore::open(&dir.join("quarry.db"))?;
-        match store.meta("model_id")? {
-            Some(built) if built != embedder.model_id() => {
-                return Err(Error::ModelMismatch {
-                    path: dir.display().to_string(),
-                    built_with: built,
-                    configured: embedder.model_id().to_owned(),
-                });
-            }
-            Some(_) => {}
-            None => store.set_meta("model_id", embedder.model_id())?,
-        }
+        check_model(&store, &dir.display().to_string(), &*embedder)?;
         let live = store.live_ids()?;
         let (keywords, keyword_watermark) = open_keywords(&dir.join("keywords"))?;
         let kb = Self {
             dir: dir.to_owned(),
-            store: Box::new(store),
-            vectors: RwLock::new(Arc::new(ExactIndex::default())),
-            live: RwLock::new(live),
-            keywords,
+            store: Arc::new(store),
+            engine: Engine::Local(Local {
+                vectors: RwLock::new(Arc::new(ExactIndex::default())),
+                live: RwLock::new(live),
+                keywords,
+                writer: Mutex::new(WriterState {
+                    watermark: 0,
+                    unsaved: 0,
+                }),
+                _lock: lock,
+            }),
             embedder,
             model: model.to_owned(),
             options,
-            writer: Mutex::new(WriterState {
-                watermark: 0,
-                unsaved: 0,
-            }),
             counters: Counters::default(),
             questions: QuestionLog::open(&dir.join("questions.db"))?,
-            _lock: lock,
         };
         kb.load_vectors()?;
         kb.catch_up_keywords(keyword_watermark)?;
         Ok(kb)
     }
 
+    /// Opens (or creates) knowledge base `name` in the shared database,
+    /// with the model called `model`. Any number of processes may have it
+    /// open; `dir` is where this node keeps files of its own (none yet).
+    pub fn open_shared(
+        db: Arc<PgDatabase>,
+        name: &str,
+        dir: &Path,
+        model: &str,
+        embedder: Arc<dyn Embedder>,
+        options: IndexOptions,
+    ) -> Result<Self> {
+        options.hnsw.validate()?;
+        let store = Arc::new(PgStore::open(
+            db.clone(),
+            name,
+            embedder.dimensions(),
+            options.full_scan_threshold,
+        )?);
+        check_model(
+            &*store,
+            &format!("knowledge base {name} (database)"),
+            &*embedder,
+        )?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            store: store.clone(),
+            engine: Engine::Shared(store),
+            embedder,
+            model: model.to_owned(),
+            options,
+            counters: Counters::default(),
+            questions: QuestionLog::new(Box::new(PgQuestions::new(db, name))),
+        })
+    }
+
+    /// Whether this knowledge base lives in the shared database.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.engine, Engine::Shared(_))
+    }
+
+    /// The embedded engine, or an error naming what the shared one lacks.
+    fn local(&self) -> Option<&Local> {
+        match &self.engine {
+            Engine::Local(l) => Some(l),
+            Engine::Shared(_) => None,
+        }
+    }
+
     /// Replays chunks the keyword index has not seen (a crash between the
     /// store's commit and the index's).
     fn catch_up_keywords(&self, watermark: u64) -> Result<()> {
+        let Some(local) = self.local() else {
+            return Ok(());
+        };
         let mut batch: Vec<(u64, String)> = Vec::new();
         let mut highest = watermark;
         self.store.texts_after(watermark, &mut |id, text| {
@@ -268,7 +343,7 @@ impl KnowledgeBase {
                 chunks = batch.len(),
                 "keyword index caught up from the store"
             );
-            self.keywords.apply(&batch, &[], highest)?;
+            local.keywords.apply(&batch, &[], highest)?;
         }
         Ok(())
     }
@@ -278,7 +353,10 @@ impl KnowledgeBase {
     }
 
     fn load_vectors(&self) -> Result<()> {
-        let mut state = self.writer.lock().map_err(|_| poisoned())?;
+        let Some(local) = self.local() else {
+            return Ok(());
+        };
+        let mut state = local.writer.lock().map_err(|_| poisoned())?;
         let model_id = self.embedder.model_id().to_owned();
         let live = self.live_count();
         let (index, mut watermark): (Arc<dyn VectorIndex>, u64) = if self.scans_exactly(live) {
@@ -295,19 +373,25 @@ impl KnowledgeBase {
         };
         let mut batch: Vec<Point> = Vec::new();
         let mut replayed = 0;
+        let mut pending: Option<Error> = None;
         self.store.points_after(watermark, &mut |p| {
             watermark = watermark.max(p.0);
             batch.push(p);
             if batch.len() == 4096 {
                 replayed += batch.len();
-                index.insert(&std::mem::take(&mut batch));
+                pending = pending
+                    .take()
+                    .or(index.insert(&std::mem::take(&mut batch)).err());
             }
         })?;
+        if let Some(e) = pending {
+            return Err(e);
+        }
         replayed += batch.len();
-        index.insert(&batch);
+        index.insert(&batch)?;
         state.watermark = watermark;
         state.unsaved = replayed;
-        *self.vectors.write().map_err(|_| poisoned())? = index;
+        *local.vectors.write().map_err(|_| poisoned())? = index;
         if replayed > 0 {
             tracing::info!(points = replayed, "vector index caught up from the store");
         }
@@ -324,7 +408,8 @@ impl KnowledgeBase {
     }
 
     fn live_count(&self) -> usize {
-        self.live.read().map_or(0, |l| l.len())
+        self.local()
+            .map_or(0, |l| l.live.read().map_or(0, |l| l.len()))
     }
 
     pub fn dir(&self) -> &Path {
@@ -411,6 +496,23 @@ impl KnowledgeBase {
     /// The oldest queued job.
     pub fn next_queued_job(&self) -> Result<Option<JobRecord>> {
         self.store.next_queued_job()
+    }
+
+    /// Takes the oldest runnable job and marks it running (atomically:
+    /// with several nodes, each job runs once).
+    pub fn claim_job(&self) -> Result<Option<JobRecord>> {
+        self.store.claim_job()
+    }
+
+    /// Keeps a running job's claim alive.
+    pub fn heartbeat_job(&self, id: u64) -> Result<()> {
+        self.store.heartbeat_job(id)
+    }
+
+    /// Queues a job for each scheduled source due at `now` (once, however
+    /// many nodes schedule); returns the new jobs.
+    pub fn enqueue_due(&self, now: i64) -> Result<Vec<JobRecord>> {
+        self.store.enqueue_due(now)
     }
 
     /// Jobs a crash left running go back to the queue; returns how many.
@@ -509,17 +611,20 @@ impl KnowledgeBase {
                 )));
             }
         }
-        let mut state = self.writer.lock().map_err(|_| poisoned())?;
+        let Some(local) = self.local() else {
+            // The database indexes what it stores, in the same transaction.
+            let outcome = self.store.commit(ops)?;
+            self.count(&outcome);
+            return Ok(());
+        };
+        let mut state = local.writer.lock().map_err(|_| poisoned())?;
         let outcome = self.store.commit(ops)?;
-        self.counters.commits.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .chunks_added
-            .fetch_add(outcome.added.len() as u64, Ordering::Relaxed);
-        self.counters
-            .chunks_removed
-            .fetch_add(outcome.removed.len() as u64, Ordering::Relaxed);
-        let index = self.vectors.read().map_err(|_| poisoned())?.clone();
-        index.insert(&outcome.added);
+        self.count(&outcome);
+        let index = local.vectors.read().map_err(|_| poisoned())?.clone();
+        if let Err(e) = index.insert(&outcome.added) {
+            // Committed: the next open rebuilds the index from the store.
+            tracing::error!("vector index update failed (rebuilt on next open): {e}");
+        }
         let watermark = outcome
             .added
             .iter()
@@ -527,7 +632,7 @@ impl KnowledgeBase {
             .max()
             .unwrap_or(0)
             .max(state.watermark);
-        if let Err(e) = self
+        if let Err(e) = local
             .keywords
             .apply(&outcome.added_text, &outcome.removed, watermark)
         {
@@ -536,7 +641,7 @@ impl KnowledgeBase {
             tracing::error!("keyword index update failed (replayed on next open): {e}");
         }
         {
-            let mut live = self.live.write().map_err(|_| poisoned())?;
+            let mut live = local.live.write().map_err(|_| poisoned())?;
             for vid in &outcome.removed {
                 live.remove(vid);
             }
@@ -562,14 +667,27 @@ impl KnowledgeBase {
         if due { self.flush() } else { Ok(()) }
     }
 
+    fn count(&self, outcome: &crate::store::CommitOutcome) {
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .chunks_added
+            .fetch_add(outcome.added.len() as u64, Ordering::Relaxed);
+        self.counters
+            .chunks_removed
+            .fetch_add(outcome.removed.len() as u64, Ordering::Relaxed);
+    }
+
     /// Writes a vector snapshot if anything changed since the last one.
     pub fn flush(&self) -> Result<()> {
-        let mut state = self.writer.lock().map_err(|_| poisoned())?;
+        let Some(local) = self.local() else {
+            return Ok(());
+        };
+        let mut state = local.writer.lock().map_err(|_| poisoned())?;
         if state.unsaved == 0 {
             return Ok(());
         }
         // Indexes that are rebuilt from the store on open save nothing.
-        let index = self.vectors.read().map_err(|_| poisoned())?.clone();
+        let index = local.vectors.read().map_err(|_| poisoned())?.clone();
         index.save(
             &self.snapshot_dir(),
             state.watermark,
@@ -582,7 +700,14 @@ impl KnowledgeBase {
     /// Rebuilds the vector index from the live chunks, dropping tombstones and
     /// unused cached vectors.
     pub fn compact(&self) -> Result<()> {
-        let mut state = self.writer.lock().map_err(|_| poisoned())?;
+        let Some(local) = self.local() else {
+            // PostgreSQL keeps its HNSW graph itself (VACUUM); what is left
+            // is the embedding cache.
+            let pruned = self.store.prune_embeddings()?;
+            tracing::info!(pruned_embeddings = pruned, "embedding cache pruned");
+            return Ok(());
+        };
+        let mut state = local.writer.lock().map_err(|_| poisoned())?;
         let live = self.live_count();
         let index: Arc<dyn VectorIndex> = if self.scans_exactly(live) {
             Arc::new(ExactIndex::default())
@@ -592,8 +717,8 @@ impl KnowledgeBase {
         let mut points = Vec::new();
         self.store.points_after(0, &mut |p| points.push(p))?;
         let count = points.len();
-        index.insert(&points);
-        *self.vectors.write().map_err(|_| poisoned())? = index;
+        index.insert(&points)?;
+        *local.vectors.write().map_err(|_| poisoned())? = index;
         state.unsaved = count.max(1);
         drop(state);
         let pruned = self.store.prune_embeddings()?;
@@ -638,16 +763,26 @@ impl KnowledgeBase {
                 self.embedder.dimensions()
             )));
         }
-        let index = self.vectors.read().map_err(|_| poisoned())?.clone();
-        let live = self.live.read().map_err(|_| poisoned())?;
         let ef = ef.unwrap_or(self.options.hnsw.ef_search);
-        Ok(index.search(query, k, ef, &|id| live.contains(&id)))
+        match &self.engine {
+            Engine::Shared(pg) => pg.vector_search(query, k, ef),
+            Engine::Local(local) => {
+                let index = local.vectors.read().map_err(|_| poisoned())?.clone();
+                let live = local.live.read().map_err(|_| poisoned())?;
+                index.search(query, k, ef, &|id| live.contains(&id))
+            }
+        }
     }
 
     /// The `k` best live chunk ids for a text query by BM25, with score.
     pub fn keyword_candidates(&self, query: &str, k: usize) -> Result<Vec<(u64, f32)>> {
-        let live = self.live.read().map_err(|_| poisoned())?;
-        self.keywords.search(query, k, &|id| live.contains(&id))
+        match &self.engine {
+            Engine::Shared(pg) => pg.keyword_search(query, k),
+            Engine::Local(local) => {
+                let live = local.live.read().map_err(|_| poisoned())?;
+                local.keywords.search(query, k, &|id| live.contains(&id))
+            }
+        }
     }
 
     /// Chunks by id, in the order asked (ids no longer stored are skipped).
@@ -657,11 +792,17 @@ impl KnowledgeBase {
 
     pub fn stats(&self) -> Result<KbStats> {
         let store = self.store.stats()?;
-        let vector_points = self.vectors.read().map_err(|_| poisoned())?.len();
+        let (vector_points, tombstones) = match self.local() {
+            Some(local) => {
+                let points = local.vectors.read().map_err(|_| poisoned())?.len();
+                (points, points.saturating_sub(self.live_count()))
+            }
+            None => (store.chunks, 0),
+        };
         Ok(KbStats {
             store,
             vector_points,
-            tombstones: vector_points.saturating_sub(self.live_count()),
+            tombstones,
             counters: self.counters.snapshot(),
         })
     }

@@ -113,7 +113,7 @@ impl GapStatus {
         }
     }
 
-    fn parse(s: &str) -> Result<Self> {
+    pub(crate) fn parse(s: &str) -> Result<Self> {
         match s {
             "open" => Ok(GapStatus::Open),
             "resolved" => Ok(GapStatus::Resolved),
@@ -152,14 +152,98 @@ pub struct DayCounts {
     pub handoff: u64,
 }
 
-/// The question log of one knowledge base.
-pub struct QuestionLog {
-    conn: Mutex<Connection>,
+/// Where a question log is kept: [`SqliteQuestions`] (embedded) or
+/// [`crate::store::postgres::PgQuestions`] (the shared database).
+pub trait QuestionStore: Send + Sync {
+    /// Logs questions in one transaction.
+    fn append_all(&self, questions: &[LoggedQuestion]) -> Result<()>;
+    /// Logs a question; returns its id.
+    fn append(&self, q: &LoggedQuestion) -> Result<i64>;
+    /// Questions logged at or after `since`, oldest first (no vectors).
+    fn questions_since(&self, since: i64) -> Result<Vec<LoggedQuestion>>;
+    /// The newest `limit` questions of a gap, newest first.
+    fn questions_of_gap(&self, gap: i64, limit: usize) -> Result<Vec<LoggedQuestion>>;
+    /// The stored embedding of question `id`.
+    fn vector(&self, id: i64) -> Result<Option<Vec<f32>>>;
+    /// Every gap, any status.
+    fn gaps(&self) -> Result<Vec<Gap>>;
+    /// Stores a new gap (`id` 0) or updates one; returns its id.
+    fn put_gap(&self, gap: &Gap) -> Result<i64>;
+    /// The highest chunk id already checked for conflicts.
+    fn conflicts_checked_up_to(&self) -> Result<u64>;
+    /// Records found conflicts and how far the check got, in one
+    /// transaction.
+    fn add_conflicts(&self, found: &[StoredConflict], checked_up_to: u64) -> Result<()>;
+    /// Every recorded conflict, newest first.
+    fn conflicts(&self) -> Result<Vec<StoredConflict>>;
+    /// Forgets conflicts of chunks that are gone.
+    fn forget_conflicts(&self, gone: &[(u64, u64)]) -> Result<()>;
+    /// Removes questions older than `before` (unix seconds), and open gaps
+    /// left without questions; returns how many questions went.
+    fn prune(&self, before: i64) -> Result<usize>;
+
+    fn gap(&self, id: i64) -> Result<Option<Gap>> {
+        Ok(self.gaps()?.into_iter().find(|g| g.id == id))
+    }
+
+    /// Answer / clarify / hand-off counts per day since `since`.
+    fn daily_counts(&self, since: i64) -> Result<Vec<DayCounts>> {
+        let mut days: Vec<DayCounts> = Vec::new();
+        for q in self.questions_since(since)? {
+            let day = day_of(q.at);
+            if days.last().is_none_or(|d| d.day != day) {
+                days.push(DayCounts {
+                    day,
+                    ..DayCounts::default()
+                });
+            }
+            if let Some(d) = days.last_mut() {
+                match q.decision.as_str() {
+                    "answer" => d.answer += 1,
+                    "clarify" => d.clarify += 1,
+                    _ => d.handoff += 1,
+                }
+            }
+        }
+        Ok(days)
+    }
 }
+
+/// The question log of one knowledge base, on either backend.
+pub struct QuestionLog(Box<dyn QuestionStore>);
 
 impl std::fmt::Debug for QuestionLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QuestionLog").finish_non_exhaustive()
+    }
+}
+
+impl QuestionLog {
+    /// The embedded log in its own SQLite file.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self(Box::new(SqliteQuestions::open(path)?)))
+    }
+
+    pub fn new(store: Box<dyn QuestionStore>) -> Self {
+        Self(store)
+    }
+}
+
+impl std::ops::Deref for QuestionLog {
+    type Target = dyn QuestionStore;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+/// The embedded question log: a SQLite file beside the store.
+pub struct SqliteQuestions {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteQuestions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteQuestions").finish_non_exhaustive()
     }
 }
 
@@ -230,7 +314,7 @@ pub fn day_of(t: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-impl QuestionLog {
+impl SqliteQuestions {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -249,9 +333,10 @@ impl QuestionLog {
             .map_err(|_| corrupt("question log", "a writer panicked"))?;
         f(&mut conn)
     }
+}
 
-    /// Logs questions in one transaction.
-    pub fn append_all(&self, questions: &[LoggedQuestion]) -> Result<()> {
+impl QuestionStore for SqliteQuestions {
+    fn append_all(&self, questions: &[LoggedQuestion]) -> Result<()> {
         let json = |v: &Vec<String>| serde_json::to_string(v).map_err(|e| corrupt("json", e));
         self.with(|c| {
             let tx = c.transaction()?;
@@ -281,7 +366,7 @@ impl QuestionLog {
     }
 
     /// Logs a question; returns its id.
-    pub fn append(&self, q: &LoggedQuestion) -> Result<i64> {
+    fn append(&self, q: &LoggedQuestion) -> Result<i64> {
         let json = |v: &Vec<String>| serde_json::to_string(v).map_err(|e| corrupt("json", e));
         let (passages, documents) = (json(&q.passages)?, json(&q.documents)?);
         self.with(|c| {
@@ -306,7 +391,7 @@ impl QuestionLog {
     }
 
     /// Questions logged at or after `since`, oldest first (no vectors).
-    pub fn questions_since(&self, since: i64) -> Result<Vec<LoggedQuestion>> {
+    fn questions_since(&self, since: i64) -> Result<Vec<LoggedQuestion>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {QUESTION_COLUMNS} FROM questions WHERE at >= ?1 ORDER BY id"
@@ -317,7 +402,7 @@ impl QuestionLog {
     }
 
     /// The newest `limit` questions of a gap, newest first.
-    pub fn questions_of_gap(&self, gap: i64, limit: usize) -> Result<Vec<LoggedQuestion>> {
+    fn questions_of_gap(&self, gap: i64, limit: usize) -> Result<Vec<LoggedQuestion>> {
         self.with(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {QUESTION_COLUMNS} FROM questions WHERE gap_id = ?1 ORDER BY id DESC LIMIT ?2"
@@ -328,7 +413,7 @@ impl QuestionLog {
     }
 
     /// The stored embedding of question `id`.
-    pub fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
+    fn vector(&self, id: i64) -> Result<Option<Vec<f32>>> {
         self.with(|c| {
             let b: Option<Option<Vec<u8>>> = c
                 .query_row("SELECT vector FROM questions WHERE id = ?1", [id], |r| {
@@ -340,7 +425,7 @@ impl QuestionLog {
     }
 
     /// Every gap, any status.
-    pub fn gaps(&self) -> Result<Vec<Gap>> {
+    fn gaps(&self) -> Result<Vec<Gap>> {
         self.with(|c| {
             let mut st = c.prepare(
                 "SELECT id, centroid, count, first_seen, last_seen, status, short_answer FROM gaps ORDER BY id",
@@ -356,12 +441,8 @@ impl QuestionLog {
         })
     }
 
-    pub fn gap(&self, id: i64) -> Result<Option<Gap>> {
-        Ok(self.gaps()?.into_iter().find(|g| g.id == id))
-    }
-
     /// Stores a new gap (`id` 0) or updates one; returns its id.
-    pub fn put_gap(&self, gap: &Gap) -> Result<i64> {
+    fn put_gap(&self, gap: &Gap) -> Result<i64> {
         self.with(|c| {
             if gap.id == 0 {
                 c.execute(
@@ -396,7 +477,7 @@ impl QuestionLog {
     }
 
     /// The highest chunk id already checked for conflicts.
-    pub fn conflicts_checked_up_to(&self) -> Result<u64> {
+    fn conflicts_checked_up_to(&self) -> Result<u64> {
         self.with(|c| {
             let v: Option<i64> = c
                 .query_row(
@@ -411,7 +492,7 @@ impl QuestionLog {
 
     /// Records found conflicts and how far the check got, in one
     /// transaction.
-    pub fn add_conflicts(&self, found: &[StoredConflict], checked_up_to: u64) -> Result<()> {
+    fn add_conflicts(&self, found: &[StoredConflict], checked_up_to: u64) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             for f in found {
@@ -430,7 +511,7 @@ impl QuestionLog {
     }
 
     /// Every recorded conflict, newest first.
-    pub fn conflicts(&self) -> Result<Vec<StoredConflict>> {
+    fn conflicts(&self) -> Result<Vec<StoredConflict>> {
         self.with(|c| {
             let mut st = c.prepare(
                 "SELECT a, b, kind, why, similarity, found_at FROM conflicts ORDER BY found_at DESC, a, b",
@@ -450,7 +531,7 @@ impl QuestionLog {
     }
 
     /// Forgets conflicts of chunks that are gone.
-    pub fn forget_conflicts(&self, gone: &[(u64, u64)]) -> Result<()> {
+    fn forget_conflicts(&self, gone: &[(u64, u64)]) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             for (a, b) in gone {
@@ -466,7 +547,7 @@ impl QuestionLog {
 
     /// Removes questions older than `before` (unix seconds), and gaps left
     /// without questions; returns how many questions went.
-    pub fn prune(&self, before: i64) -> Result<usize> {
+    fn prune(&self, before: i64) -> Result<usize> {
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM questions WHERE at < ?1", [before])?;
@@ -477,28 +558,6 @@ impl QuestionLog {
             tx.commit()?;
             Ok(n)
         })
-    }
-
-    /// Answer / clarify / hand-off counts per day since `since`.
-    pub fn daily_counts(&self, since: i64) -> Result<Vec<DayCounts>> {
-        let mut days: Vec<DayCounts> = Vec::new();
-        for q in self.questions_since(since)? {
-            let day = day_of(q.at);
-            if days.last().is_none_or(|d| d.day != day) {
-                days.push(DayCounts {
-                    day,
-                    ..DayCounts::default()
-                });
-            }
-            if let Some(d) = days.last_mut() {
-                match q.decision.as_str() {
-                    "answer" => d.answer += 1,
-                    "clarify" => d.clarify += 1,
-                    _ => d.handoff += 1,
-                }
-            }
-        }
-        Ok(days)
     }
 }
 

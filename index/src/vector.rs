@@ -25,7 +25,7 @@ pub type Point = (u64, Vec<f32>);
 /// Nearest-neighbour search over unit vectors, by cosine similarity.
 pub trait VectorIndex: Send + Sync {
     /// Adds points; ids must be new.
-    fn insert(&self, points: &[Point]);
+    fn insert(&self, points: &[Point]) -> Result<()>;
     /// Up to `k` accepted ids with their cosine similarity, best first. `ef`
     /// is the search breadth (ignored by exact search).
     fn search(
@@ -34,7 +34,7 @@ pub trait VectorIndex: Send + Sync {
         k: usize,
         ef: usize,
         accept: &dyn Fn(u64) -> bool,
-    ) -> Vec<(u64, f32)>;
+    ) -> Result<Vec<(u64, f32)>>;
     /// Points inserted, removed ones included.
     fn len(&self) -> usize;
     /// Whether searches scan every point (results are exact).
@@ -254,7 +254,7 @@ impl HnswIndex {
 }
 
 impl VectorIndex for HnswIndex {
-    fn insert(&self, points: &[Point]) {
+    fn insert(&self, points: &[Point]) -> Result<()> {
         if points.len() >= 64 {
             let refs: Vec<(&[f32], usize)> = points
                 .iter()
@@ -275,6 +275,7 @@ impl VectorIndex for HnswIndex {
             self.unwalked
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        Ok(())
     }
 
     fn search(
@@ -283,9 +284,9 @@ impl VectorIndex for HnswIndex {
         k: usize,
         ef: usize,
         accept: &dyn Fn(u64) -> bool,
-    ) -> Vec<(u64, f32)> {
+    ) -> Result<Vec<(u64, f32)>> {
         if k == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         // Filtered after the search, not inside it: hnsw_rs' filtered search
         // skips its early exit and walks on until the candidate heap is
@@ -319,7 +320,7 @@ impl VectorIndex for HnswIndex {
             hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             hits.truncate(k);
         }
-        hits
+        Ok(hits)
     }
 
     fn len(&self) -> usize {
@@ -343,10 +344,15 @@ pub struct ExactIndex {
 }
 
 impl VectorIndex for ExactIndex {
-    fn insert(&self, points: &[Point]) {
-        if let Ok(mut all) = self.points.write() {
-            all.extend_from_slice(points);
-        }
+    fn insert(&self, points: &[Point]) -> Result<()> {
+        self.points
+            .write()
+            .map_err(|_| Error::Corrupt {
+                what: "vector index".into(),
+                reason: "a writer panicked".into(),
+            })?
+            .extend_from_slice(points);
+        Ok(())
     }
 
     fn search(
@@ -355,10 +361,11 @@ impl VectorIndex for ExactIndex {
         k: usize,
         _ef: usize,
         accept: &dyn Fn(u64) -> bool,
-    ) -> Vec<(u64, f32)> {
-        let Ok(all) = self.points.read() else {
-            return Vec::new();
-        };
+    ) -> Result<Vec<(u64, f32)>> {
+        let all = self.points.read().map_err(|_| Error::Corrupt {
+            what: "vector index".into(),
+            reason: "a writer panicked".into(),
+        })?;
         let mut scored: Vec<(u64, f32)> = all
             .iter()
             .filter(|(id, _)| accept(*id))
@@ -370,7 +377,7 @@ impl VectorIndex for ExactIndex {
             scored.truncate(k);
         }
         scored.sort_by(by_score);
-        scored
+        Ok(scored)
     }
 
     fn len(&self) -> usize {
@@ -584,17 +591,18 @@ mod tests {
         let points = random_points(2_000, 32, 7);
         let hnsw = HnswIndex::new(&HnswOptions::default(), points.len());
         let exact = ExactIndex::default();
-        hnsw.insert(&points);
-        exact.insert(&points);
+        hnsw.insert(&points).unwrap();
+        exact.insert(&points).unwrap();
         let queries = random_points(50, 32, 99);
         let mut hits = 0;
         for (_, q) in &queries {
             let truth: Vec<u64> = exact
                 .search(q, 10, 0, &|_| true)
+                .unwrap()
                 .iter()
                 .map(|h| h.0)
                 .collect();
-            let got = hnsw.search(q, 10, 128, &|_| true);
+            let got = hnsw.search(q, 10, 128, &|_| true).unwrap();
             hits += got.iter().filter(|h| truth.contains(&h.0)).count();
         }
         let recall = hits as f64 / (queries.len() * 10) as f64;
@@ -632,10 +640,10 @@ mod tests {
         // follow. Text vectors are never that flat; see the ANN benchmark.)
         for options in [HnswOptions::default()] {
             let hnsw = HnswIndex::new(&options, 1024);
-            hnsw.insert(&points);
+            hnsw.insert(&points).unwrap();
             // One by one, as article updates arrive, then more cluster points.
             for o in &outliers {
-                hnsw.insert(std::slice::from_ref(o));
+                hnsw.insert(std::slice::from_ref(o)).unwrap();
             }
             for (id, v) in random_points(300, dims, 13) {
                 let near: Vec<f32> = points[0]
@@ -646,13 +654,15 @@ mod tests {
                     .collect();
                 let mut near = near;
                 normalize(&mut near);
-                hnsw.insert(&[(20_000 + id, near)]);
+                hnsw.insert(&[(20_000 + id, near)]).unwrap();
             }
             hnsw.find_orphans();
             for (id, v) in &outliers {
                 // At the default breadth; a narrow search (ef 16) can stop in
                 // the cluster before reaching a sparsely linked outlier.
-                let top = hnsw.search(v, 1, HnswOptions::default().ef_search, &|_| true);
+                let top = hnsw
+                    .search(v, 1, HnswOptions::default().ef_search, &|_| true)
+                    .unwrap();
                 assert_eq!(top[0].0, *id, "outlier {id} found (m = {})", options.m);
             }
         }
@@ -662,12 +672,12 @@ mod tests {
     fn filter_hides_removed_ids_and_self_query_is_safe() {
         let points = random_points(300, 16, 3);
         let hnsw = HnswIndex::new(&HnswOptions::default(), 300);
-        hnsw.insert(&points);
+        hnsw.insert(&points).unwrap();
         let (id, v) = &points[10];
-        let top = hnsw.search(v, 1, 64, &|_| true);
+        let top = hnsw.search(v, 1, 64, &|_| true).unwrap();
         assert_eq!(top[0].0, *id);
         assert!((top[0].1 - 1.0).abs() < 1e-4);
-        let without = hnsw.search(v, 5, 64, &|x| x != *id);
+        let without = hnsw.search(v, 5, 64, &|x| x != *id).unwrap();
         assert!(without.iter().all(|h| h.0 != *id));
     }
 
@@ -676,7 +686,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let points = random_points(500, 16, 5);
         let hnsw = HnswIndex::new(&HnswOptions::default(), 500);
-        hnsw.insert(&points);
+        hnsw.insert(&points).unwrap();
         save_snapshot(&hnsw, dir.path(), 500, "m").unwrap();
         let snap = load_snapshot(dir.path(), "m", &HnswOptions::default())
             .unwrap()
@@ -684,7 +694,10 @@ mod tests {
         assert_eq!(snap.watermark, 500);
         assert_eq!(snap.index.len(), 500);
         let q = &points[42].1;
-        assert_eq!(snap.index.search(q, 1, 64, &|_| true)[0].0, points[42].0);
+        assert_eq!(
+            snap.index.search(q, 1, 64, &|_| true).unwrap()[0].0,
+            points[42].0
+        );
         assert!(load_snapshot(dir.path(), "other-model", &HnswOptions::default()).is_err());
 
         // Save again (a new snapshot replaces the old), then damage the data file.

@@ -4,6 +4,7 @@
 use crate::config::Config;
 use anyhow::{Context, Result};
 use quarry_formats::Registry;
+use quarry_index::store::postgres::{PgDatabase, PgOptions, redact};
 use quarry_index::{Catalog, Embedder, OnnxEmbedder};
 use quarry_ingest::Syncer;
 use std::sync::Arc;
@@ -24,6 +25,11 @@ pub fn embedder(config: &Config) -> Result<Arc<dyn Embedder>> {
 
 pub fn open_catalog(config: &Config) -> Result<Arc<Catalog>> {
     let models = Arc::new(config.models.registry()?);
+    if let Some(db) = database(config)? {
+        let catalog = Catalog::open_shared(&config.data_dir, models, config.index, db.clone())
+            .with_context(|| format!("opening the knowledge bases in {db:?}"))?;
+        return Ok(Arc::new(catalog));
+    }
     let catalog = Catalog::open(&config.data_dir, models, config.index).with_context(|| {
         format!(
             "opening the knowledge bases in {}",
@@ -31,6 +37,27 @@ pub fn open_catalog(config: &Config) -> Result<Arc<Catalog>> {
         )
     })?;
     Ok(Arc::new(catalog))
+}
+
+/// The shared database, when `storage.database_url` (or
+/// `QUARRY_DATABASE_URL`) names one.
+pub fn database(config: &Config) -> Result<Option<Arc<PgDatabase>>> {
+    let Some(url) = config
+        .storage
+        .database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let mut options = PgOptions::new(url);
+    options.pool_size = config.storage.pool_size;
+    options.connect_timeout =
+        std::time::Duration::from_secs(config.storage.connect_timeout_secs.max(1));
+    options.job_lease_secs = config.storage.job_lease_secs.max(5);
+    let db = PgDatabase::connect(options)
+        .with_context(|| format!("connecting to the database {}", redact(url)))?;
+    Ok(Some(Arc::new(db)))
 }
 
 pub fn registry(config: &Config) -> Arc<Registry> {

@@ -55,6 +55,37 @@ pub struct AuthConfig {
     pub query_token: Option<String>,
 }
 
+/// Where knowledge bases are kept. Unset, each is a folder of the data
+/// directory (SQLite, in-process indexes: one process per data directory).
+/// With `database_url` (or `QUARRY_DATABASE_URL`), every knowledge base
+/// lives in that PostgreSQL database (15 or newer, with the `vector`
+/// extension available), and any number of `quarry serve` nodes can share it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `postgresql://USER:PASSWORD@HOST:PORT/DATABASE`.
+    pub database_url: Option<String>,
+    /// Connections per node.
+    pub pool_size: u32,
+    /// How long an operation waits for the database before failing as
+    /// unavailable (503).
+    pub connect_timeout_secs: u64,
+    /// A running sync job whose node has been silent this long is taken
+    /// over by another node.
+    pub job_lease_secs: i64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            pool_size: 16,
+            connect_timeout_secs: 10,
+            job_lease_secs: 60,
+        }
+    }
+}
+
 /// The embedding models knowledge bases can be built with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -90,6 +121,8 @@ impl ModelsConfig {
 pub struct Config {
     /// Where the knowledge base lives.
     pub data_dir: PathBuf,
+    /// The shared database, if any (see [`StorageConfig`]).
+    pub storage: StorageConfig,
     pub models: ModelsConfig,
     /// Bounds on what one input file may cost to parse.
     pub formats: Limits,
@@ -119,6 +152,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("quarry-data"),
+            storage: StorageConfig::default(),
             models: ModelsConfig::default(),
             formats: Limits::default(),
             media: MediaOptions::default(),
@@ -162,6 +196,7 @@ impl Config {
         for (var, slot) in [
             ("QUARRY_ADMIN_TOKEN", &mut config.auth.admin_token),
             ("QUARRY_QUERY_TOKEN", &mut config.auth.query_token),
+            ("QUARRY_DATABASE_URL", &mut config.storage.database_url),
         ] {
             if let Ok(token) = std::env::var(var) {
                 *slot = Some(token);

@@ -83,6 +83,9 @@ impl ApiError {
         let index = |e: &quarry_index::Error| {
             if e.is_user_error() {
                 StatusCode::BAD_REQUEST
+            } else if matches!(e, quarry_index::Error::Unavailable(_)) {
+                // The shared database is down or out of connections: retry.
+                StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

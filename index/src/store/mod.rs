@@ -1,7 +1,8 @@
 //! The chunk and document store: the source of truth of a knowledge base.
 //!
-//! [`ChunkStore`] is the extension point (a later backend is PostgreSQL);
-//! [`SqliteStore`] is the embedded one. SQLite because one writer with many
+//! [`ChunkStore`] is the extension point: [`SqliteStore`] is the embedded
+//! backend, [`postgres::PgStore`] the shared one (PostgreSQL + pgvector,
+//! for several stateless nodes). SQLite because one writer with many
 //! readers is exactly its WAL mode, its transactions make every ingest batch
 //! all-or-nothing across documents, chunks and vectors, the file can be
 //! inspected with the `sqlite3` shell, and relational queries (documents of a
@@ -18,6 +19,7 @@ use quarry_formats::Locator;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 
@@ -180,6 +182,10 @@ pub trait ChunkStore: Send + Sync {
     /// Scheduled sources whose next sync is due at `now` and that have no
     /// queued or running job.
     fn due_sources(&self, now: i64) -> Result<Vec<String>>;
+    /// Queues a job for every scheduled source due at `now` that has none
+    /// queued or running, atomically: with several nodes scheduling, each
+    /// due source gets one job. Returns the new jobs.
+    fn enqueue_due(&self, now: i64) -> Result<Vec<JobRecord>>;
 
     /// Queues a job; returns it with its id.
     fn create_job(&self, source_id: &str, uri: Option<&str>, trigger: &str) -> Result<JobRecord>;
@@ -191,4 +197,12 @@ pub trait ChunkStore: Send + Sync {
     fn next_queued_job(&self) -> Result<Option<JobRecord>>;
     /// Jobs left running by a crash go back to the queue; returns how many.
     fn requeue_running(&self) -> Result<usize>;
+    /// Takes the oldest runnable job and marks it running, atomically (two
+    /// workers never take the same job).
+    fn claim_job(&self) -> Result<Option<JobRecord>>;
+    /// Tells other nodes a running job's worker is alive (the shared
+    /// backend takes over jobs whose worker went quiet).
+    fn heartbeat_job(&self, _id: u64) -> Result<()> {
+        Ok(())
+    }
 }

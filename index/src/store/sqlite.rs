@@ -490,6 +490,47 @@ impl ChunkStore for SqliteStore {
         })
     }
 
+    fn enqueue_due(&self, now: i64) -> Result<Vec<JobRecord>> {
+        let ids = self.write(|c| {
+            let tx = c.transaction()?;
+            let due: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "SELECT s.id FROM sources s WHERE s.next_sync_at IS NOT NULL AND s.next_sync_at <= ?1 \
+                     AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.source_id = s.id AND j.status IN ('queued', 'running')) \
+                     ORDER BY s.next_sync_at, s.id",
+                )?;
+                stmt.query_map([now], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            let mut ids = Vec::new();
+            for id in &due {
+                tx.execute(
+                    "INSERT INTO jobs (source_id, uri, trigger, status, created_at) VALUES (?1, NULL, 'schedule', 'queued', ?2)",
+                    params![id, now],
+                )?;
+                ids.push(tx.last_insert_rowid() as u64);
+            }
+            tx.commit()?;
+            Ok(ids)
+        })?;
+        ids.into_iter()
+            .map(|id| {
+                self.job(id)?
+                    .ok_or_else(|| corrupt("jobs", "a job vanished as it was created"))
+            })
+            .collect()
+    }
+
+    fn claim_job(&self) -> Result<Option<JobRecord>> {
+        self.write(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?1) \
+                 WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1) RETURNING {JOB_COLUMNS}"
+            ))?;
+            Ok(collect(&mut stmt, [unix_now()], job_from_row)?.pop())
+        })
+    }
+
     fn create_job(&self, source_id: &str, uri: Option<&str>, trigger: &str) -> Result<JobRecord> {
         let id = self.write(|c| {
             c.execute(

@@ -35,6 +35,43 @@ impl JobProgress<'_> {
     }
 }
 
+impl JobProgress<'_> {
+    fn job_id(&self) -> u64 {
+        self.job.lock().map_or(0, |g| g.0.id)
+    }
+}
+
+/// How often a running job tells other nodes it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Runs `f` while a thread keeps job `id`'s claim alive, so other nodes
+/// take it over only if this one dies.
+fn with_heartbeat<T>(kb: &KnowledgeBase, id: u64, f: impl FnOnce() -> T) -> T {
+    let done = (Mutex::new(false), std::sync::Condvar::new());
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let Ok(mut stop) = done.0.lock() else {
+                return;
+            };
+            while !*stop {
+                stop = match done.1.wait_timeout(stop, HEARTBEAT) {
+                    Ok((g, _)) => g,
+                    Err(_) => return,
+                };
+                if !*stop && let Err(e) = kb.heartbeat_job(id) {
+                    tracing::warn!(job = id, "cannot renew the job's claim: {e}");
+                }
+            }
+        });
+        let out = f();
+        if let Ok(mut stop) = done.0.lock() {
+            *stop = true;
+        }
+        done.1.notify_all();
+        out
+    })
+}
+
 impl Progress for JobProgress<'_> {
     fn started(&self, documents: usize) {
         self.update(|j| j.total = documents, true);
@@ -86,8 +123,7 @@ impl Syncer {
     pub fn schedule_due(&self, now: i64) -> Result<Vec<(String, JobRecord)>> {
         let mut out = Vec::new();
         for (name, kb) in self.catalog.all() {
-            for id in kb.due_sources(now)? {
-                let job = kb.create_job(&id, None, "schedule")?;
+            for job in kb.enqueue_due(now)? {
                 out.push((name.clone(), job));
             }
         }
@@ -104,21 +140,37 @@ impl Syncer {
         Ok(n)
     }
 
-    /// Runs queued jobs, oldest first, until none is left; returns how many ran.
+    /// Runs queued jobs, oldest first, until none is left; returns how many
+    /// ran. Each job is claimed before it runs, so with several nodes on
+    /// one database each job runs on one of them.
     pub fn run_pending(&self, progress: &dyn Progress) -> Result<usize> {
         let mut ran = 0;
         loop {
-            let mut next: Option<(Arc<KnowledgeBase>, JobRecord)> = None;
+            let mut oldest: Option<(Arc<KnowledgeBase>, JobRecord)> = None;
             for (_, kb) in self.catalog.all() {
                 if let Some(job) = kb.next_queued_job()?
-                    && next
+                    && oldest
                         .as_ref()
                         .is_none_or(|(_, j)| (job.created_at, job.id) < (j.created_at, j.id))
                 {
-                    next = Some((kb, job));
+                    oldest = Some((kb, job));
                 }
             }
-            let Some((kb, job)) = next else {
+            // The knowledge base with the oldest queued job first; then any
+            // (a job another node stopped running is not "queued").
+            let kbs: Vec<Arc<KnowledgeBase>> = oldest
+                .map(|(kb, _)| kb)
+                .into_iter()
+                .chain(self.catalog.all().into_iter().map(|(_, kb)| kb))
+                .collect();
+            let mut claimed = None;
+            for kb in kbs {
+                if let Some(job) = kb.claim_job()? {
+                    claimed = Some((kb, job));
+                    break;
+                }
+            }
+            let Some((kb, job)) = claimed else {
                 return Ok(ran);
             };
             self.run_job(&kb, job, progress)?;
@@ -172,7 +224,9 @@ impl Syncer {
         let stored = kind_of(&record.spec).stored();
         let mut result = {
             let _guard = if stored { Some(self.guard()?) } else { None };
-            self.sync_now(kb, &record, uri.as_deref(), &tracker, prune)
+            with_heartbeat(kb, tracker.job_id(), || {
+                self.sync_now(kb, &record, uri.as_deref(), &tracker, prune)
+            })
         };
         let nothing_worked = match &mut result {
             Ok(report) => report.fail_if_nothing_worked(),

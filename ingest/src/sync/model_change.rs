@@ -49,6 +49,11 @@ impl Syncer {
         let started = std::time::Instant::now();
         let catalog = self.catalog().clone();
         let old = self.kb(name)?;
+        if old.is_shared() {
+            return Err(Error::Invalid(format!(
+                "changing the model of knowledge base {name:?} in the shared database is not supported yet: create a new knowledge base on the other model and add its sources there"
+            )));
+        }
         let from = old.model().to_owned();
         if from == model {
             return Err(Error::Invalid(format!(

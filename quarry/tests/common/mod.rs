@@ -37,8 +37,60 @@ pub fn quarry(data: &Path) -> Command {
     cmd.current_dir(root())
         .env("QUARRY_DATA_DIR", data)
         .env_remove("QUARRY_CONFIG")
+        .env_remove("QUARRY_DATABASE_URL")
         .env("RUST_LOG", "warn");
+    if let Some(url) = database_of(data) {
+        cmd.env("QUARRY_DATABASE_URL", url);
+    }
     cmd
+}
+
+/// Whether this run tests the shared backend: `QUARRY_TEST_BACKEND=postgres`
+/// with `QUARRY_TEST_DATABASE_URL` naming a PostgreSQL server with pgvector
+/// (`scripts/test.sh` starts one).
+pub fn on_postgres() -> bool {
+    std::env::var("QUARRY_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The PostgreSQL server tests may make databases on, if any.
+pub fn test_server() -> Option<String> {
+    std::env::var("QUARRY_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A fresh database on the test server.
+pub fn fresh_database(tag: &str) -> String {
+    let admin = test_server().expect("QUARRY_TEST_DATABASE_URL names no PostgreSQL server");
+    let name = format!(
+        "t_{tag}_{}_{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    quarry_index::store::postgres::create_database(&admin, &name).unwrap()
+}
+
+/// On the shared backend, the database standing for data directory `data`
+/// (one per directory, as if each were its own deployment).
+fn database_of(data: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    if !on_postgres() {
+        return None;
+    }
+    let mut map = DATABASES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    Some(
+        map.entry(data.to_path_buf())
+            .or_insert_with(|| fresh_database("e2e"))
+            .clone(),
+    )
 }
 
 pub fn run_ok(cmd: &mut Command) -> String {
