@@ -12,6 +12,7 @@ pub mod crawl;
 pub mod eval;
 pub mod gaps;
 pub mod load;
+pub mod scale;
 
 use quarry_formats::{Input, Registry};
 use quarry_index::{Catalog, DEFAULT_KB, Embedder};
@@ -452,17 +453,37 @@ pub(crate) fn temp_dir() -> Result<tempfile::TempDir> {
     tempfile::tempdir().map_err(|e| Error::Setup(format!("temp dir: {e}")))
 }
 
+/// With `QUARRY_DATABASE_URL` set, benchmarks build their knowledge bases
+/// on that PostgreSQL server (the shared backend): a database of its own for
+/// each data folder, named after the folder, so a kept folder finds its
+/// database again.
+pub fn shared_database(
+    dir: &Path,
+) -> Result<Option<Arc<quarry_index::store::postgres::PgDatabase>>> {
+    use quarry_index::store::postgres::{PgDatabase, PgOptions, create_database};
+    let Some(admin) = std::env::var("QUARRY_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let key = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    let hex = quarry_index::ContentHash::of(key.display().to_string().as_bytes()).to_hex();
+    let url = create_database(&admin, &format!("bench_{}", &hex[..16]))?;
+    Ok(Some(Arc::new(PgDatabase::connect(PgOptions::new(&url))?)))
+}
+
 /// Opens (or creates) the catalog in `dir` and its default knowledge base.
 pub(crate) fn open_default_kb(
     dir: &Path,
     embedder: Arc<dyn Embedder>,
     index: quarry_index::IndexOptions,
 ) -> Result<(Arc<Catalog>, Arc<quarry_index::KnowledgeBase>)> {
-    let catalog = Arc::new(Catalog::open(
-        dir,
-        Arc::new(quarry_index::Models::of(embedder)),
-        index,
-    )?);
+    let models = Arc::new(quarry_index::Models::of(embedder));
+    let catalog = Arc::new(match shared_database(dir)? {
+        Some(db) => Catalog::open_shared(dir, models, index, db)?,
+        None => Catalog::open(dir, models, index)?,
+    });
     let kb = catalog
         .get(DEFAULT_KB)?
         .ok_or_else(|| Error::Setup("no default knowledge base".into()))?;

@@ -141,6 +141,33 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The embedded backend against PostgreSQL + pgvector on the same
+    /// chunks: storage-side ingest, vector recall@10 and latency per
+    /// ef_search, keyword latency, throughput from one and two nodes.
+    Scale {
+        /// A PostgreSQL server with pgvector to make databases on (default:
+        /// QUARRY_DATABASE_URL).
+        #[arg(long, env = "QUARRY_DATABASE_URL")]
+        database: String,
+        /// Numbers of chunks.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        sizes: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "40,100,200,400")]
+        ef: Vec<usize>,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Concurrent clients for the throughput rows.
+        #[arg(long, value_delimiter = ',', default_value = "1,4")]
+        clients: Vec<usize>,
+        /// Vector dimensions (384: the default model's).
+        #[arg(long, default_value_t = 384)]
+        dims: usize,
+        /// Small run for CI (2,000 chunks, ef 40).
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Crawl throughput: serve a generated help site on 127.0.0.1 and crawl
     /// it twice (full, then conditional requests).
     Crawl {
@@ -189,6 +216,42 @@ fn run(cli: Cli) -> Result<()> {
     let config = cli.globals.load()?;
     let config_path = cli.globals.config.clone();
     match cli {
+        Cli {
+            what:
+                Some(BenchCommand::Scale {
+                    database,
+                    sizes,
+                    ef,
+                    queries,
+                    clients,
+                    dims,
+                    quick,
+                    json,
+                }),
+            ..
+        } => {
+            let (sizes, ef, queries, clients) = if quick {
+                (vec![2_000], vec![40], 50, vec![2])
+            } else {
+                (sizes, ef, queries, clients)
+            };
+            let report = quarry_bench::scale::run(&quarry_bench::scale::ScaleOptions {
+                sizes,
+                ef,
+                queries,
+                clients,
+                database,
+                base: Vec::new(),
+                query_vectors: Vec::new(),
+                dims,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", quarry_bench::scale::table(&report));
+            }
+            Ok(())
+        }
         Cli {
             what:
                 Some(BenchCommand::Eval {

@@ -183,10 +183,20 @@ impl Catalog {
     /// The knowledge base called `name`, if it exists.
     pub fn get(&self, name: &str) -> Result<Option<Arc<KnowledgeBase>>> {
         if let Some(db) = &self.db {
-            // The database decides: another node may have made or deleted it.
-            if db.model_of(name)?.is_none() {
+            // The database decides: another node may have made or deleted
+            // it, or changed its model.
+            let Some(model) = db.model_of(name)? else {
                 self.kbs.write().map_err(|_| poisoned())?.remove(name);
                 return Ok(None);
+            };
+            let stale = self
+                .kbs
+                .read()
+                .map_err(|_| poisoned())?
+                .get(name)
+                .is_some_and(|kb| kb.model() != model);
+            if stale {
+                self.kbs.write().map_err(|_| poisoned())?.remove(name);
             }
             return self.create(name).map(|(kb, _)| Some(kb));
         }

@@ -289,10 +289,34 @@ impl KnowledgeBase {
         embedder: Arc<dyn Embedder>,
         options: IndexOptions,
     ) -> Result<Self> {
+        crate::validate_kb_name(name)?;
+        Self::open_shared_in(
+            db,
+            name,
+            &format!("kb_{name}"),
+            dir,
+            model,
+            embedder,
+            options,
+        )
+    }
+
+    /// Like [`KnowledgeBase::open_shared`], kept in schema `schema` (where
+    /// a model change builds the replacement).
+    pub fn open_shared_in(
+        db: Arc<PgDatabase>,
+        name: &str,
+        schema: &str,
+        dir: &Path,
+        model: &str,
+        embedder: Arc<dyn Embedder>,
+        options: IndexOptions,
+    ) -> Result<Self> {
         options.hnsw.validate()?;
-        let store = Arc::new(PgStore::open(
+        let store = Arc::new(PgStore::open_in(
             db.clone(),
             name,
+            schema,
             embedder.dimensions(),
             options.full_scan_threshold,
         )?);
@@ -309,13 +333,21 @@ impl KnowledgeBase {
             model: model.to_owned(),
             options,
             counters: Counters::default(),
-            questions: QuestionLog::new(Box::new(PgQuestions::new(db, name))),
+            questions: QuestionLog::new(Box::new(PgQuestions::in_schema(db, schema))),
         })
     }
 
     /// Whether this knowledge base lives in the shared database.
     pub fn is_shared(&self) -> bool {
         matches!(self.engine, Engine::Shared(_))
+    }
+
+    /// The shared database this knowledge base lives in, if any.
+    pub fn database(&self) -> Option<&Arc<PgDatabase>> {
+        match &self.engine {
+            Engine::Shared(pg) => Some(pg.database()),
+            Engine::Local(_) => None,
+        }
     }
 
     /// The embedded engine, or an error naming what the shared one lacks.

@@ -524,7 +524,7 @@ impl ChunkStore for SqliteStore {
     fn claim_job(&self) -> Result<Option<JobRecord>> {
         self.write(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?1) \
+                "UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?1), done = 0 \
                  WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1) RETURNING {JOB_COLUMNS}"
             ))?;
             Ok(collect(&mut stmt, [unix_now()], job_from_row)?.pop())

@@ -49,11 +49,6 @@ impl Syncer {
         let started = std::time::Instant::now();
         let catalog = self.catalog().clone();
         let old = self.kb(name)?;
-        if old.is_shared() {
-            return Err(Error::Invalid(format!(
-                "changing the model of knowledge base {name:?} in the shared database is not supported yet: create a new knowledge base on the other model and add its sources there"
-            )));
-        }
         let from = old.model().to_owned();
         if from == model {
             return Err(Error::Invalid(format!(
@@ -62,14 +57,29 @@ impl Syncer {
         }
         let embedder = catalog.models().get(model)?;
         let staging = staging_dir(catalog.data_dir(), name);
-        remove_dir(&staging)?;
+        // On the shared backend the replacement is a schema beside the live one.
+        let db = old.database().cloned();
+        let schema = format!(
+            "model_change_{}",
+            &quarry_index::ContentHash::of(name.as_bytes()).to_hex()[..16]
+        );
+        match &db {
+            Some(db) => db.drop_schema(&schema)?,
+            None => remove_dir(&staging)?,
+        }
         let outcome = (|| -> Result<(usize, usize, usize)> {
-            let new = Arc::new(KnowledgeBase::open_with_model(
-                &staging,
-                model,
-                embedder,
-                *old.options(),
-            )?);
+            let new = Arc::new(match &db {
+                Some(db) => KnowledgeBase::open_shared_in(
+                    db.clone(),
+                    &format!("{name}#model-change"),
+                    &schema,
+                    &staging,
+                    model,
+                    embedder,
+                    *old.options(),
+                )?,
+                None => KnowledgeBase::open_with_model(&staging, model, embedder, *old.options())?,
+            });
             // Tokens and other settings of the knowledge base.
             for (key, value) in old.all_meta()? {
                 if new.meta(&key)?.is_none() {
@@ -109,16 +119,35 @@ impl Syncer {
             }
             new.flush()?;
             let stats = new.stats()?;
-            record_model(&staging, model)?;
+            if db.is_none() {
+                record_model(&staging, model)?;
+            }
             Ok((sources.len(), stats.store.documents, stats.store.chunks))
         })();
         let (sources, documents, chunks) = match outcome {
             Ok(counts) => counts,
             Err(e) => {
-                let _ = remove_dir(&staging);
+                let _ = match &db {
+                    Some(db) => db.drop_schema(&schema).map_err(Error::from),
+                    None => remove_dir(&staging),
+                };
                 return Err(e);
             }
         };
+        if let Some(db) = &db {
+            drop(old);
+            db.swap_in(name, &schema, model)?;
+            catalog.reopen(name)?;
+            return Ok(ModelChange {
+                kb: name.to_owned(),
+                from,
+                to: model.to_owned(),
+                sources,
+                documents,
+                chunks,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            });
+        }
         // Swap the folders: the old one moves aside, the new one in.
         drop(old);
         catalog.close(name)?;

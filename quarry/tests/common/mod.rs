@@ -59,38 +59,90 @@ pub fn test_server() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-/// A fresh database on the test server.
-pub fn fresh_database(tag: &str) -> String {
-    let admin = test_server().expect("QUARRY_TEST_DATABASE_URL names no PostgreSQL server");
-    let name = format!(
+/// A name no other database of this run has.
+fn fresh_database_name(tag: &str) -> String {
+    format!(
         "t_{tag}_{}_{:x}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos()
-    );
-    quarry_index::store::postgres::create_database(&admin, &name).unwrap()
+    )
+}
+
+/// A fresh database on the test server.
+pub fn fresh_database(tag: &str) -> String {
+    let admin = test_server().expect("QUARRY_TEST_DATABASE_URL names no PostgreSQL server");
+    quarry_index::store::postgres::create_database(&admin, &fresh_database_name(tag)).unwrap()
+}
+
+type DatabaseMap = std::sync::Mutex<std::collections::HashMap<PathBuf, String>>;
+
+fn databases() -> std::sync::MutexGuard<'static, std::collections::HashMap<PathBuf, String>> {
+    static DATABASES: OnceLock<DatabaseMap> = OnceLock::new();
+    DATABASES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// On the shared backend, the database standing for data directory `data`
 /// (one per directory, as if each were its own deployment).
 fn database_of(data: &Path) -> Option<String> {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
     if !on_postgres() {
         return None;
     }
-    let mut map = DATABASES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
     Some(
-        map.entry(data.to_path_buf())
+        databases()
+            .entry(data.to_path_buf())
             .or_insert_with(|| fresh_database("e2e"))
             .clone(),
     )
+}
+
+/// The name of the database in a URL.
+fn name_of(url: &str) -> String {
+    url.rsplit('/').next().unwrap().to_owned()
+}
+
+/// Freezes data directory `data`'s database as the template its copies
+/// are made from (a database with open connections cannot be copied).
+fn snapshot_database(data: &Path) {
+    let Some(source) = databases().get(data).cloned() else {
+        return;
+    };
+    let template = format!("{}_tpl", name_of(&source));
+    quarry_index::store::postgres::create_database_from(
+        &test_server().unwrap(),
+        &template,
+        Some(&name_of(&source)),
+    )
+    .unwrap();
+    let mut key = data.as_os_str().to_owned();
+    key.push("#template");
+    databases().insert(PathBuf::from(key), template);
+}
+
+/// On the shared backend, a copy of data directory `from`'s database for
+/// `to` (a copied data directory is a copied deployment).
+fn copy_database(from: &Path, to: &Path) {
+    let mut key = from.as_os_str().to_owned();
+    key.push("#template");
+    let template = match databases().get(Path::new(&key)).cloned() {
+        Some(t) => t,
+        None => match databases().get(from).cloned() {
+            Some(source) => name_of(&source),
+            None => return,
+        },
+    };
+    let admin = test_server().unwrap();
+    static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("{}_copy_{n}", name_of(&fresh_database_name("c")));
+    let url = quarry_index::store::postgres::create_database_from(&admin, &name, Some(&template))
+        .unwrap();
+    databases().insert(to.to_path_buf(), url);
 }
 
 pub fn run_ok(cmd: &mut Command) -> String {
@@ -116,6 +168,10 @@ pub fn ingested() -> &'static Path {
     let (dir, report) = DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let report = run_ok(quarry(dir.path()).arg("ingest").arg(corpus()));
+        // Copies start from this state (a database nobody is connected to).
+        if on_postgres() {
+            snapshot_database(dir.path());
+        }
         (dir, report)
     });
     assert!(report.contains("26 indexed"), "{report}");
@@ -123,12 +179,21 @@ pub fn ingested() -> &'static Path {
     dir.path()
 }
 
+/// Copies a folder; a data directory's database goes with it on the
+/// shared backend.
 pub fn copy_dir(from: &Path, to: &Path) {
+    copy_files(from, to);
+    if on_postgres() {
+        copy_database(from, to);
+    }
+}
+
+fn copy_files(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let target = to.join(entry.file_name());
         if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
+            copy_files(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }

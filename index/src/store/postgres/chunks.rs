@@ -1,8 +1,8 @@
 //! [`PgStore`]: one knowledge base's schema as a [`ChunkStore`], with its
 //! vector and full-text searches.
 
-use super::text::{pg_config_of, tsquery_sql, tsquery_terms};
-use super::{Conn, PgDatabase, schema_of};
+use super::text::{pg_config_of, query_configs, tsquery_sql, tsquery_terms};
+use super::{Conn, PgDatabase};
 use crate::keyword::detect_language;
 use crate::source::{JobRecord, SourceBlob, SourceRecord, SourceState, unix_now};
 use crate::store::{
@@ -110,8 +110,13 @@ pub struct PgStore {
     /// The quoted schema name.
     s: String,
     dims: usize,
+    /// The schema's name, unquoted.
+    schema: String,
     /// Knowledge bases of at most this many chunks are searched exactly.
     full_scan_threshold: usize,
+    /// PostgreSQL's row estimate of the chunks table and when it was read:
+    /// a planning hint (exact scan or HNSW), re-read every few seconds.
+    estimate: std::sync::Mutex<Option<(std::time::Instant, f64)>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -190,12 +195,33 @@ impl PgStore {
         full_scan_threshold: usize,
     ) -> Result<Self> {
         crate::validate_kb_name(kb)?;
+        Self::open_in(db, kb, &format!("kb_{kb}"), dims, full_scan_threshold)
+    }
+
+    /// Opens a knowledge base kept in schema `schema` (a model change builds
+    /// one beside the live schema); `kb` names it in locks and messages.
+    pub fn open_in(
+        db: Arc<PgDatabase>,
+        kb: &str,
+        schema: &str,
+        dims: usize,
+        full_scan_threshold: usize,
+    ) -> Result<Self> {
+        if !schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            || schema.len() > 63
+        {
+            return Err(Error::InvalidInput(format!("schema name {schema:?}")));
+        }
         let store = Self {
-            s: schema_of(kb),
+            s: format!("\"{schema}\""),
+            schema: schema.to_owned(),
             kb: kb.to_owned(),
             db,
             dims,
             full_scan_threshold,
+            estimate: std::sync::Mutex::new(None),
         };
         store.migrate()?;
         Ok(store)
@@ -213,7 +239,7 @@ impl PgStore {
             let has_meta = tx
                 .query_opt(
                     "SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'meta'",
-                    &[&format!("kb_{}", self.kb)],
+                    &[&self.schema],
                 )?
                 .is_some();
             let version: i32 = if has_meta {
@@ -243,61 +269,98 @@ impl PgStore {
         })?
     }
 
-    fn conn(&self) -> Result<Conn> {
-        self.db.conn()
-    }
-
     /// Runs `f` in a transaction (committed when it returns `Ok`).
-    fn tx<T>(
+    fn tx<T: Send>(
         &self,
-        f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, postgres::Error>,
+        f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, postgres::Error> + Send,
     ) -> Result<T> {
-        let mut c = self.conn()?;
-        let mut tx = c.transaction().map_err(|e| self.db.err(e))?;
-        let out = f(&mut tx).map_err(|e| self.db.err(e))?;
-        tx.commit().map_err(|e| self.db.err(e))?;
-        Ok(out)
+        self.db.with(|c| {
+            let mut tx = c.transaction().map_err(|e| self.db.err(e))?;
+            let out = f(&mut tx).map_err(|e| self.db.err(e))?;
+            tx.commit().map_err(|e| self.db.err(e))?;
+            Ok(out)
+        })
     }
 
     fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>> {
-        self.conn()?.query(sql, params).map_err(|e| self.db.err(e))
+        self.db
+            .with(|c| c.query(sql, params).map_err(|e| self.db.err(e)))
     }
 
     fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.conn()?
-            .execute(sql, params)
-            .map_err(|e| self.db.err(e))
+        self.db
+            .with(|c| c.execute(sql, params).map_err(|e| self.db.err(e)))
+    }
+
+    /// PostgreSQL's estimate of the chunks in this knowledge base (never
+    /// analysed: small), read at most every 5 s.
+    fn estimated_chunks(&self) -> Result<f64> {
+        let mut cached = self
+            .estimate
+            .lock()
+            .map_err(|_| corrupt("estimate", "poisoned"))?;
+        if let Some((at, n)) = *cached
+            && at.elapsed() < std::time::Duration::from_secs(5)
+        {
+            return Ok(n);
+        }
+        let rows: f32 = self.query(
+            &format!(
+                "SELECT reltuples FROM pg_class WHERE oid = '{}.chunks'::regclass",
+                self.s
+            ),
+            &[],
+        )?[0]
+            .get(0);
+        let n = f64::from(rows);
+        *cached = Some((std::time::Instant::now(), n));
+        Ok(n)
     }
 
     /// The `k` nearest chunks to `query` by cosine similarity: pgvector's
     /// HNSW with `ef_search = ef`, or an exact scan for small knowledge bases.
+    /// One round trip: the settings and the search go as one simple query.
     pub fn vector_search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<(u64, f32)>> {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let s = &self.s;
-        let q = Vector::from(query.to_vec());
-        let ef = ef.clamp(k.min(1000), 1000) as i64;
-        let threshold = self.full_scan_threshold as f64;
-        self.tx(|tx| {
-            // Estimated rows (never analysed: -1, so small).
-            let rows: f32 = tx
-                .query_one(&format!("SELECT reltuples FROM pg_class WHERE oid = '{s}.chunks'::regclass"), &[])?
-                .get(0);
-            if f64::from(rows) <= threshold {
-                tx.batch_execute("SET LOCAL enable_indexscan = off")?;
-            } else {
-                tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {ef}"))?;
-            }
-            let rows = tx.query(
-                &format!("SELECT vid, 1 - (embedding <=> $1) FROM {s}.chunks ORDER BY embedding <=> $1 LIMIT $2"),
-                &[&q, &(k as i64)],
-            )?;
-            Ok(rows
+        if query.len() != self.dims || query.iter().any(|x| !x.is_finite()) {
+            return Err(Error::InvalidInput(format!(
+                "query vector must have {} finite values",
+                self.dims
+            )));
+        }
+        let ef = ef.clamp(k.min(1000), 1000);
+        let exact = self.estimated_chunks()? <= self.full_scan_threshold as f64;
+        let literal = format!(
+            "'[{}]'::vector",
+            query
                 .iter()
-                .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, f64>(1) as f32))
-                .collect())
-        })
+                .map(|x| format!("{x:e}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let sql = format!(
+            "SET enable_indexscan = {}; SET hnsw.ef_search = {ef}; \
+             SELECT vid, 1 - (embedding <=> {literal}) FROM {}.chunks ORDER BY embedding <=> {literal} LIMIT {k}",
+            if exact { "off" } else { "on" },
+            self.s
+        );
+        let messages = self
+            .db
+            .with(|c| c.simple_query(&sql).map_err(|e| self.db.err(e)))?;
+        let mut out = Vec::with_capacity(k);
+        for m in messages {
+            if let postgres::SimpleQueryMessage::Row(r) = m {
+                let vid = r.get(0).and_then(|v| v.parse::<u64>().ok());
+                let sim = r.get(1).and_then(|v| v.parse::<f32>().ok());
+                match (vid, sim) {
+                    (Some(v), Some(s)) => out.push((v, s)),
+                    _ => return Err(corrupt("vector search", "an unreadable row")),
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The `k` best chunks for a text query by PostgreSQL full-text rank.
@@ -313,7 +376,7 @@ impl PgStore {
                 "WITH q AS (SELECT ({}) AS q) \
                  SELECT vid, ts_rank(tsv, q.q, 1) AS score FROM {}.chunks, q WHERE tsv @@ q.q \
                  ORDER BY score DESC, vid LIMIT $2",
-                tsquery_sql("$1"),
+                tsquery_sql("$1", &query_configs(query)),
                 self.s
             ),
             &[&terms, &(k as i64)],
@@ -339,7 +402,7 @@ impl PgStore {
         let now = unix_now();
         let rows = self.query(
             &format!(
-                "UPDATE {s}.jobs SET status = 'running', started_at = coalesce(started_at, $1), node = $2, heartbeat_at = $1 \
+                "UPDATE {s}.jobs SET status = 'running', started_at = coalesce(started_at, $1), node = $2, heartbeat_at = $1, done = 0 \
                  WHERE id = (SELECT id FROM {s}.jobs WHERE status = 'queued' OR (status = 'running' AND coalesce(heartbeat_at, 0) < $3) \
                  ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING {JOB_COLUMNS}",
                 s = self.s
@@ -537,55 +600,7 @@ impl ChunkStore for PgStore {
     }
 
     fn commit(&self, ops: &[WriteOp]) -> Result<CommitOutcome> {
-        let mut c = self.conn()?;
-        let mut tx = c.transaction().map_err(|e| self.db.err(e))?;
-        let result = (|| -> Result<CommitOutcome> {
-            let pg = |e| self.db.err(e);
-            // Writers of one knowledge base take turns, across nodes.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))",
-                &[&format!("quarry-write:{}", self.kb)],
-            )
-            .map_err(pg)?;
-            let mut outcome = CommitOutcome::default();
-            for op in ops {
-                match op {
-                    WriteOp::Delete { uri } => self.delete_document(&mut tx, uri, &mut outcome)?,
-                    WriteOp::Upsert { doc, chunks } => {
-                        self.upsert(&mut tx, doc, chunks, &mut outcome)?
-                    }
-                    WriteOp::PutSource { source, blob } => {
-                        self.put_source(&mut tx, source, blob.as_ref())?
-                    }
-                    WriteOp::DeleteSource { id } => {
-                        let uris: Vec<String> = tx
-                            .query(
-                                &format!(
-                                    "SELECT uri FROM {}.documents WHERE source_id = $1",
-                                    self.s
-                                ),
-                                &[id],
-                            )
-                            .map_err(pg)?
-                            .iter()
-                            .map(|r| r.get(0))
-                            .collect();
-                        for uri in &uris {
-                            self.delete_document(&mut tx, uri, &mut outcome)?;
-                        }
-                        tx.execute(
-                            &format!("DELETE FROM {}.sources WHERE id = $1", self.s),
-                            &[id],
-                        )
-                        .map_err(pg)?;
-                    }
-                }
-            }
-            Ok(outcome)
-        })();
-        let outcome = result?;
-        tx.commit().map_err(|e| self.db.err(e))?;
-        Ok(outcome)
+        self.db.with(|c| self.commit_on(c, ops))
     }
 
     fn stats(&self) -> Result<StoreStats> {
@@ -1046,5 +1061,58 @@ impl PgStore {
             outcome.removed.extend(gone.iter().map(|v| *v as u64));
         }
         Ok(())
+    }
+}
+
+impl PgStore {
+    fn commit_on(&self, c: &mut Conn, ops: &[WriteOp]) -> Result<CommitOutcome> {
+        let mut tx = c.transaction().map_err(|e| self.db.err(e))?;
+        let result = (|| -> Result<CommitOutcome> {
+            let pg = |e| self.db.err(e);
+            // Writers of one knowledge base take turns, across nodes.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                &[&format!("quarry-write:{}", self.kb)],
+            )
+            .map_err(pg)?;
+            let mut outcome = CommitOutcome::default();
+            for op in ops {
+                match op {
+                    WriteOp::Delete { uri } => self.delete_document(&mut tx, uri, &mut outcome)?,
+                    WriteOp::Upsert { doc, chunks } => {
+                        self.upsert(&mut tx, doc, chunks, &mut outcome)?
+                    }
+                    WriteOp::PutSource { source, blob } => {
+                        self.put_source(&mut tx, source, blob.as_ref())?
+                    }
+                    WriteOp::DeleteSource { id } => {
+                        let uris: Vec<String> = tx
+                            .query(
+                                &format!(
+                                    "SELECT uri FROM {}.documents WHERE source_id = $1",
+                                    self.s
+                                ),
+                                &[id],
+                            )
+                            .map_err(pg)?
+                            .iter()
+                            .map(|r| r.get(0))
+                            .collect();
+                        for uri in &uris {
+                            self.delete_document(&mut tx, uri, &mut outcome)?;
+                        }
+                        tx.execute(
+                            &format!("DELETE FROM {}.sources WHERE id = $1", self.s),
+                            &[id],
+                        )
+                        .map_err(pg)?;
+                    }
+                }
+            }
+            Ok(outcome)
+        })();
+        let outcome = result?;
+        tx.commit().map_err(|e| self.db.err(e))?;
+        Ok(outcome)
     }
 }

@@ -127,7 +127,9 @@ impl PgDatabase {
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connect_timeout)
-            .test_on_check_out(true)
+            // A dead connection fails its statement as Unavailable (503,
+            // retry) and is dropped; no extra round trip per checkout.
+            .test_on_check_out(false)
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build(manager)
             .map_err(|e| unavailable(&options.url, e))?;
@@ -163,97 +165,164 @@ impl PgDatabase {
             .map_err(|e| unavailable(&self.options.url, e))
     }
 
+    /// Runs `f` with a pooled connection. The synchronous client drives a
+    /// runtime of its own, which cannot start on a thread that is already
+    /// inside one (an async handler): there, `f` runs on a thread of its own.
+    pub(crate) fn with<T: Send>(&self, f: impl FnOnce(&mut Conn) -> Result<T> + Send) -> Result<T> {
+        let run = || {
+            let mut c = self.conn()?;
+            f(&mut c)
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return run();
+        }
+        std::thread::scope(|scope| {
+            scope
+                .spawn(run)
+                .join()
+                .unwrap_or_else(|_| Err(Error::Database("a database call panicked".into())))
+        })
+    }
+
     pub(crate) fn err(&self, e: postgres::Error) -> Error {
         db_error(&self.options.url, e)
     }
 
     fn migrate_catalog(&self) -> Result<()> {
-        let mut c = self.conn()?;
-        let mut tx = c.transaction().map_err(|e| self.err(e))?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(7199254740991)")
-            .map_err(|e| self.err(e))?;
-        tx.batch_execute(CATALOG_SCHEMA).map_err(|e| self.err(e))?;
-        for (version, sql) in CATALOG_MIGRATIONS {
-            let done = tx
-                .query_opt(
-                    "SELECT 1 FROM quarry.migrations WHERE scope = 'catalog' AND version = $1",
-                    &[version],
-                )
-                .map_err(|e| self.err(e))?
-                .is_some();
-            if !done {
-                tx.batch_execute(sql).map_err(|e| self.err(e))?;
-                tx.execute(
-                    "INSERT INTO quarry.migrations (scope, version, applied_at) VALUES ('catalog', $1, $2)",
-                    &[version, &crate::unix_now()],
-                )
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(|e| self.err(e))?;
+            tx.batch_execute("SELECT pg_advisory_xact_lock(7199254740991)")
                 .map_err(|e| self.err(e))?;
-                tracing::info!(version, "database catalog migrated");
+            tx.batch_execute(CATALOG_SCHEMA).map_err(|e| self.err(e))?;
+            for (version, sql) in CATALOG_MIGRATIONS {
+                let done = tx
+                    .query_opt(
+                        "SELECT 1 FROM quarry.migrations WHERE scope = 'catalog' AND version = $1",
+                        &[version],
+                    )
+                    .map_err(|e| self.err(e))?
+                    .is_some();
+                if !done {
+                    tx.batch_execute(sql).map_err(|e| self.err(e))?;
+                    tx.execute(
+                        "INSERT INTO quarry.migrations (scope, version, applied_at) VALUES ('catalog', $1, $2)",
+                        &[version, &crate::unix_now()],
+                    )
+                    .map_err(|e| self.err(e))?;
+                    tracing::info!(version, "database catalog migrated");
+                }
             }
-        }
-        tx.commit().map_err(|e| self.err(e))
+            tx.commit().map_err(|e| self.err(e))
+        })
     }
 
     /// Knowledge bases with their model, by name.
     pub fn knowledge_bases(&self) -> Result<Vec<(String, String)>> {
-        let mut c = self.conn()?;
-        let rows = c
-            .query(
-                "SELECT name, model FROM quarry.knowledge_bases ORDER BY name",
-                &[],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        self.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT name, model FROM quarry.knowledge_bases ORDER BY name",
+                    &[],
+                )
+                .map_err(|e| self.err(e))?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
     }
 
     /// Records a knowledge base (if new) and returns its model: the one
     /// recorded, or `model` for a new one.
     pub fn register(&self, name: &str, model: &str) -> Result<String> {
-        let mut c = self.conn()?;
-        c.execute(
-            "INSERT INTO quarry.knowledge_bases (name, model, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-            &[&name, &model, &crate::unix_now()],
-        )
-        .map_err(|e| self.err(e))?;
-        let row = c
-            .query_one(
-                "SELECT model FROM quarry.knowledge_bases WHERE name = $1",
-                &[&name],
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO quarry.knowledge_bases (name, model, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                &[&name, &model, &crate::unix_now()],
             )
             .map_err(|e| self.err(e))?;
-        Ok(row.get(0))
+            let row = c
+                .query_one(
+                    "SELECT model FROM quarry.knowledge_bases WHERE name = $1",
+                    &[&name],
+                )
+                .map_err(|e| self.err(e))?;
+            Ok(row.get(0))
+        })
     }
 
     /// The model recorded for a knowledge base, if it exists.
     pub fn model_of(&self, name: &str) -> Result<Option<String>> {
-        let mut c = self.conn()?;
-        Ok(c.query_opt(
-            "SELECT model FROM quarry.knowledge_bases WHERE name = $1",
-            &[&name],
-        )
-        .map_err(|e| self.err(e))?
-        .map(|r| r.get(0)))
+        self.with(|c| {
+            Ok(c.query_opt(
+                "SELECT model FROM quarry.knowledge_bases WHERE name = $1",
+                &[&name],
+            )
+            .map_err(|e| self.err(e))?
+            .map(|r| r.get(0)))
+        })
     }
 
     /// Drops a knowledge base's schema and its catalog entry, in one
     /// transaction.
     pub fn drop_knowledge_base(&self, name: &str) -> Result<bool> {
         crate::validate_kb_name(name)?;
-        let mut c = self.conn()?;
-        let mut tx = c.transaction().map_err(|e| self.err(e))?;
-        let n = tx
-            .execute(
-                "DELETE FROM quarry.knowledge_bases WHERE name = $1",
-                &[&name],
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(|e| self.err(e))?;
+            let n = tx
+                .execute(
+                    "DELETE FROM quarry.knowledge_bases WHERE name = $1",
+                    &[&name],
+                )
+                .map_err(|e| self.err(e))?;
+            tx.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                schema_of(name)
+            ))
+            .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+            Ok(n > 0)
+        })
+    }
+}
+
+impl PgDatabase {
+    /// Replaces knowledge base `name` by the one built in schema `staging`
+    /// on `model`, in one transaction: the question log and gaps move
+    /// over, the old schema goes, and the catalog records the model. Nodes
+    /// reopen it when they see the new model.
+    pub fn swap_in(&self, name: &str, staging: &str, model: &str) -> Result<()> {
+        crate::validate_kb_name(name)?;
+        let live = schema_of(name);
+        let staging = format!("\"{staging}\"");
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(|e| self.err(e))?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                &[&format!("quarry-write:{name}")],
             )
             .map_err(|e| self.err(e))?;
-        tx.batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE",
-            schema_of(name)
-        ))
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(n > 0)
+            tx.batch_execute(&format!(
+                "DROP TABLE {staging}.questions, {staging}.gaps; \
+                 ALTER TABLE {live}.questions SET SCHEMA {staging}; \
+                 ALTER TABLE {live}.gaps SET SCHEMA {staging}; \
+                 DROP SCHEMA {live} CASCADE; \
+                 ALTER SCHEMA {staging} RENAME TO {live};"
+            ))
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "UPDATE quarry.knowledge_bases SET model = $2 WHERE name = $1",
+                &[&name, &model],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))
+        })
+    }
+
+    /// Drops a schema a model change left (`IF EXISTS`).
+    pub fn drop_schema(&self, schema: &str) -> Result<()> {
+        let schema = format!("\"{schema}\"");
+        self.with(|c| {
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .map_err(|e| self.err(e))
+        })
     }
 }
 
@@ -321,6 +390,12 @@ fn rand_u32() -> u32 {
 /// returns its URL: tests and benchmarks give each deployment a database
 /// of its own.
 pub fn create_database(admin_url: &str, name: &str) -> Result<String> {
+    create_database_from(admin_url, name, None)
+}
+
+/// [`create_database`], as a copy of database `template` when given (which
+/// must have no open connections).
+pub fn create_database_from(admin_url: &str, name: &str, template: Option<&str>) -> Result<String> {
     if name.is_empty()
         || !name
             .bytes()
@@ -335,7 +410,17 @@ pub fn create_database(admin_url: &str, name: &str) -> Result<String> {
         .map_err(|e| db_error(admin_url, e))?
         .is_some();
     if !exists {
-        match client.batch_execute(&format!("CREATE DATABASE {name}")) {
+        let template = match template {
+            Some(t)
+                if t.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                format!(" TEMPLATE {t}")
+            }
+            Some(t) => return Err(Error::InvalidInput(format!("database name {t:?}"))),
+            None => String::new(),
+        };
+        match client.batch_execute(&format!("CREATE DATABASE {name}{template}")) {
             Ok(()) => {}
             // Made by a concurrent caller.
             Err(e) if e.code() == Some(&postgres::error::SqlState::DUPLICATE_DATABASE) => {}

@@ -90,9 +90,14 @@ impl PgQuestions {
     /// The log in knowledge base `kb`'s schema (made by
     /// [`super::PgStore::open`]).
     pub fn new(db: Arc<PgDatabase>, kb: &str) -> Self {
+        Self::in_schema(db, &format!("kb_{kb}"))
+    }
+
+    /// The log in schema `schema` (checked by [`super::PgStore::open_in`]).
+    pub fn in_schema(db: Arc<PgDatabase>, schema: &str) -> Self {
         Self {
             db,
-            s: super::schema_of(kb),
+            s: format!("\"{schema}\""),
         }
     }
 
@@ -101,21 +106,21 @@ impl PgQuestions {
     }
 
     fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>> {
+        let sql = self.sql(sql);
         self.db
-            .conn()?
-            .query(&self.sql(sql), params)
-            .map_err(|e| self.db.err(e))
+            .with(|c| c.query(&sql, params).map_err(|e| self.db.err(e)))
     }
 
-    fn tx<T>(
+    fn tx<T: Send>(
         &self,
-        f: impl FnOnce(&mut postgres::Transaction<'_>) -> std::result::Result<T, postgres::Error>,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> std::result::Result<T, postgres::Error> + Send,
     ) -> Result<T> {
-        let mut c = self.db.conn()?;
-        let mut tx = c.transaction().map_err(|e| self.db.err(e))?;
-        let out = f(&mut tx).map_err(|e| self.db.err(e))?;
-        tx.commit().map_err(|e| self.db.err(e))?;
-        Ok(out)
+        self.db.with(|c| {
+            let mut tx = c.transaction().map_err(|e| self.db.err(e))?;
+            let out = f(&mut tx).map_err(|e| self.db.err(e))?;
+            tx.commit().map_err(|e| self.db.err(e))?;
+            Ok(out)
+        })
     }
 }
 

@@ -23,20 +23,20 @@ pub fn pg_config_of(code: &str) -> &'static str {
     }
 }
 
-/// The configurations a query is analysed with.
-pub(crate) const QUERY_CONFIGS: &[&str] = &[
-    "english",
-    "dutch",
-    "danish",
-    "french",
-    "italian",
-    "german",
-    "spanish",
-    "portuguese",
-    "swedish",
-    "norwegian",
-    "simple",
-];
+/// The configurations a query is analysed with: its own language's (as
+/// [`crate::keyword::detect_query_language`] reads it), English (most help
+/// content), and `simple` (exact words: names, codes, any language). Fewer
+/// than the embedded index's every-language parse, because each
+/// configuration costs PostgreSQL a dictionary pass per query.
+pub(crate) fn query_configs(query: &str) -> Vec<&'static str> {
+    let mut configs = vec![pg_config_of(crate::keyword::detect_query_language(query))];
+    for c in ["english", "simple"] {
+        if !configs.contains(&c) {
+            configs.push(c);
+        }
+    }
+    configs
+}
 
 /// The words of a query as an OR `to_tsquery` expression (`a | b | c`),
 /// keeping letters and digits only, so no user text reaches the tsquery
@@ -55,10 +55,10 @@ pub fn tsquery_terms(query: &str) -> Option<String> {
     }
 }
 
-/// SQL for the tsquery of `$1` (an expression from [`tsquery_terms`])
-/// under every configuration, OR-ed.
-pub(crate) fn tsquery_sql(param: &str) -> String {
-    QUERY_CONFIGS
+/// SQL for the tsquery of `param` (an expression from [`tsquery_terms`])
+/// under each of `configs`, OR-ed.
+pub(crate) fn tsquery_sql(param: &str, configs: &[&str]) -> String {
+    configs
         .iter()
         .map(|c| format!("to_tsquery('{c}', {param})"))
         .collect::<Vec<_>>()
@@ -77,5 +77,13 @@ mod tests {
         );
         assert_eq!(tsquery_terms("  ?!  "), None);
         assert_eq!(tsquery_terms("Rückgabe"), Some("rückgabe".into()));
+        assert_eq!(
+            query_configs("Wie kann ich meine Bestellung zurückgeben?"),
+            ["german", "english", "simple"]
+        );
+        assert_eq!(
+            query_configs("How do I return an order?"),
+            ["english", "simple"]
+        );
     }
 }
