@@ -1,13 +1,14 @@
 //! [`PgStore`]: one knowledge base's schema as a [`ChunkStore`], with its
 //! vector and full-text searches.
 
-use super::text::{pg_config_of, query_configs, tsquery_sql, tsquery_terms};
-use super::{Conn, PgDatabase};
-use crate::keyword::detect_language;
-use crate::source::{JobRecord, SourceBlob, SourceRecord, SourceState, unix_now};
+use super::PgDatabase;
+use super::rows::{SOURCE_COLUMNS, corrupt, ids, source_from_row};
+use super::schema::{SCHEMA_VERSION, migrations};
+use super::text::{query_configs, tsquery_sql, tsquery_terms};
+use crate::source::{JobRecord, SourceBlob, SourceRecord, SourceState};
 use crate::store::{
-    ChunkRecord, ChunkStore, CommitOutcome, DocumentMeta, DocumentRecord, NewChunk, StoreStats,
-    WriteOp, keyword_text,
+    ChunkRecord, ChunkStore, CommitOutcome, DocumentMeta, DocumentRecord, StoreStats, WriteOp,
+    keyword_text,
 };
 use crate::vector::Point;
 use crate::{ContentHash, Error, Result};
@@ -17,172 +18,26 @@ use postgres::types::ToSql;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// Version of a knowledge base's schema; [`migrations`] brings older ones
-/// up to it.
-const SCHEMA_VERSION: i32 = 1;
-
-/// The migrations of a knowledge base's schema `s` for vectors of `dims`.
-fn migrations(s: &str, dims: usize) -> Vec<(i32, String)> {
-    vec![(
-        1,
-        format!(
-            r#"
-CREATE TABLE {s}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE {s}.documents (
-    uri TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL,
-    title TEXT,
-    format TEXT NOT NULL,
-    language TEXT,
-    content_hash TEXT NOT NULL,
-    pipeline TEXT NOT NULL,
-    citable BOOLEAN NOT NULL,
-    chunk_count BIGINT NOT NULL,
-    indexed_at BIGINT NOT NULL,
-    url TEXT
-);
-CREATE INDEX ON {s}.documents (source_id);
-CREATE INDEX ON {s}.documents (url);
-CREATE TABLE {s}.embeddings (content_hash TEXT PRIMARY KEY, vector vector({dims}) NOT NULL);
-CREATE TABLE {s}.chunks (
-    vid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    chunk_id TEXT NOT NULL UNIQUE,
-    doc_uri TEXT NOT NULL REFERENCES {s}.documents(uri) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL,
-    content_hash TEXT NOT NULL,
-    heading_path TEXT NOT NULL,
-    text TEXT NOT NULL,
-    locator TEXT NOT NULL,
-    embedding vector({dims}) NOT NULL,
-    tsv tsvector NOT NULL
-);
-CREATE INDEX ON {s}.chunks (doc_uri);
-CREATE INDEX ON {s}.chunks (content_hash);
-CREATE INDEX chunks_embedding ON {s}.chunks USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200);
-CREATE INDEX chunks_tsv ON {s}.chunks USING gin (tsv);
-CREATE TABLE {s}.sources (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    title TEXT,
-    spec TEXT NOT NULL,
-    settings TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    last_sync_at BIGINT,
-    next_sync_at BIGINT,
-    status TEXT NOT NULL,
-    last_error TEXT
-);
-CREATE TABLE {s}.source_blobs (
-    source_id TEXT PRIMARY KEY REFERENCES {s}.sources(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    media_type TEXT,
-    bytes BYTEA NOT NULL
-);
-CREATE TABLE {s}.jobs (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    source_id TEXT NOT NULL,
-    uri TEXT,
-    trigger TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    started_at BIGINT,
-    finished_at BIGINT,
-    done BIGINT NOT NULL DEFAULT 0,
-    total BIGINT NOT NULL DEFAULT 0,
-    report TEXT,
-    error TEXT,
-    node TEXT,
-    heartbeat_at BIGINT
-);
-CREATE INDEX ON {s}.jobs (status, id);
-CREATE UNIQUE INDEX jobs_one_queued ON {s}.jobs (source_id, coalesce(uri, '')) WHERE status = 'queued';
-{questions}
-"#,
-            questions = super::questions::schema(s)
-        ),
-    )]
-}
-
 /// A knowledge base in the shared database.
 pub struct PgStore {
-    db: Arc<PgDatabase>,
-    kb: String,
+    pub(super) db: Arc<PgDatabase>,
+    pub(super) kb: String,
     /// The quoted schema name.
-    s: String,
-    dims: usize,
+    pub(super) s: String,
+    pub(super) dims: usize,
     /// The schema's name, unquoted.
-    schema: String,
+    pub(super) schema: String,
     /// Knowledge bases of at most this many chunks are searched exactly.
-    full_scan_threshold: usize,
+    pub(super) full_scan_threshold: usize,
     /// PostgreSQL's row estimate of the chunks table and when it was read:
     /// a planning hint (exact scan or HNSW), re-read every few seconds.
-    estimate: std::sync::Mutex<Option<(std::time::Instant, f64)>>,
+    pub(super) estimate: std::sync::Mutex<Option<(std::time::Instant, f64)>>,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore").field("kb", &self.kb).finish()
     }
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Corrupt {
-        what: what.into(),
-        reason: e.to_string(),
-    }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| corrupt("json", e))
-}
-
-const SOURCE_COLUMNS: &str =
-    "id, kind, title, spec, settings, created_at, last_sync_at, next_sync_at, status, last_error";
-const JOB_COLUMNS: &str = "id, source_id, uri, trigger, status, created_at, started_at, finished_at, done, total, report, error";
-
-fn source_from_row(r: &postgres::Row) -> Result<SourceRecord> {
-    let kind: String = r.get(1);
-    let spec: String = r.get(3);
-    let settings: String = r.get(4);
-    let status: String = r.get(8);
-    Ok(SourceRecord {
-        id: r.get(0),
-        kind: kind.parse().map_err(|e| corrupt("source kind", e))?,
-        title: r.get(2),
-        spec: serde_json::from_str(&spec).map_err(|e| corrupt("source spec", e))?,
-        settings: serde_json::from_str(&settings).map_err(|e| corrupt("source settings", e))?,
-        created_at: r.get(5),
-        last_sync_at: r.get(6),
-        next_sync_at: r.get(7),
-        status: status.parse().map_err(|e| corrupt("source status", e))?,
-        last_error: r.get(9),
-    })
-}
-
-fn job_from_row(r: &postgres::Row) -> Result<JobRecord> {
-    let status: String = r.get(4);
-    let report: Option<String> = r.get(10);
-    Ok(JobRecord {
-        id: r.get::<_, i64>(0) as u64,
-        source_id: r.get(1),
-        uri: r.get(2),
-        trigger: r.get(3),
-        status: status.parse().map_err(|e| corrupt("job status", e))?,
-        created_at: r.get(5),
-        started_at: r.get(6),
-        finished_at: r.get(7),
-        done: r.get::<_, i64>(8) as usize,
-        total: r.get::<_, i64>(9) as usize,
-        report: report
-            .map(|r| serde_json::from_str(&r))
-            .transpose()
-            .map_err(|e| corrupt("job report", e))?,
-        error: r.get(11),
-    })
-}
-
-fn ids(vids: &[u64]) -> Vec<i64> {
-    vids.iter().map(|v| *v as i64).collect()
 }
 
 impl PgStore {
@@ -270,7 +125,7 @@ impl PgStore {
     }
 
     /// Runs `f` in a transaction (committed when it returns `Ok`).
-    fn tx<T: Send>(
+    pub(super) fn tx<T: Send>(
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, postgres::Error> + Send,
     ) -> Result<T> {
@@ -282,12 +137,16 @@ impl PgStore {
         })
     }
 
-    fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>> {
+    pub(super) fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>> {
         self.db
             .with(|c| c.query(sql, params).map_err(|e| self.db.err(e)))
     }
 
-    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+    pub(super) fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         self.db
             .with(|c| c.execute(sql, params).map_err(|e| self.db.err(e)))
     }
@@ -393,23 +252,6 @@ impl PgStore {
             self.query(&format!("SELECT count(*) FROM {}.chunks", self.s), &[])?[0].get::<_, i64>(0)
                 as usize,
         )
-    }
-
-    /// Takes the oldest queued job, or a running one whose node stopped
-    /// reporting for `lease_secs`, and marks it running on this node.
-    /// `FOR UPDATE SKIP LOCKED`: nodes claiming together get different jobs.
-    pub fn claim(&self, lease_secs: i64) -> Result<Option<JobRecord>> {
-        let now = unix_now();
-        let rows = self.query(
-            &format!(
-                "UPDATE {s}.jobs SET status = 'running', started_at = coalesce(started_at, $1), node = $2, heartbeat_at = $1, done = 0 \
-                 WHERE id = (SELECT id FROM {s}.jobs WHERE status = 'queued' OR (status = 'running' AND coalesce(heartbeat_at, 0) < $3) \
-                 ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING {JOB_COLUMNS}",
-                s = self.s
-            ),
-            &[&now, &self.db.node(), &(now - lease_secs)],
-        )?;
-        rows.first().map(job_from_row).transpose()
     }
 }
 
@@ -719,117 +561,31 @@ impl ChunkStore for PgStore {
     }
 
     fn enqueue_due(&self, now: i64) -> Result<Vec<JobRecord>> {
-        // One transaction under the knowledge base's scheduler lock: a due
-        // source gets one job and stops being due (its sync sets the next
-        // time), however many nodes schedule at once.
-        let s = &self.s;
-        let rows = self.tx(|tx| {
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("quarry-schedule:{}", self.kb)])?;
-            tx.query(
-                &format!(
-                    "WITH due AS (UPDATE {s}.sources s SET next_sync_at = NULL WHERE s.next_sync_at IS NOT NULL AND s.next_sync_at <= $1 \
-                     AND NOT EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.source_id = s.id AND j.status IN ('queued', 'running')) RETURNING s.id) \
-                     INSERT INTO {s}.jobs (source_id, uri, trigger, status, created_at) SELECT id, NULL, 'schedule', 'queued', $1 FROM due \
-                     ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
-                ),
-                &[&now],
-            )
-        })?;
-        rows.iter().map(job_from_row).collect()
+        self.enqueue_due_jobs(now)
     }
 
     fn create_job(&self, source_id: &str, uri: Option<&str>, trigger: &str) -> Result<JobRecord> {
-        let s = &self.s;
-        let rows = self.query(
-            &format!(
-                "INSERT INTO {s}.jobs (source_id, uri, trigger, status, created_at) VALUES ($1, $2, $3, 'queued', $4) \
-                 ON CONFLICT DO NOTHING RETURNING {JOB_COLUMNS}"
-            ),
-            &[&source_id, &uri, &trigger, &unix_now()],
-        )?;
-        if let Some(r) = rows.first() {
-            return job_from_row(r);
-        }
-        // Already queued (by this node or another): that job.
-        self.query(
-            &format!(
-                "SELECT {JOB_COLUMNS} FROM {s}.jobs WHERE status = 'queued' AND source_id = $1 AND coalesce(uri, '') = coalesce($2, '') ORDER BY id LIMIT 1"
-            ),
-            &[&source_id, &uri],
-        )?
-        .first()
-        .map(job_from_row)
-        .transpose()?
-        .ok_or_else(|| corrupt("jobs", "a queued job vanished as it was created"))
+        self.create_queued_job(source_id, uri, trigger)
     }
 
     fn update_job(&self, job: &JobRecord) -> Result<()> {
-        let report = job.report.as_ref().map(json).transpose()?;
-        // A job another node took over is no longer this node's to write.
-        self.execute(
-            &format!(
-                "UPDATE {}.jobs SET status = $1, started_at = $2, finished_at = $3, done = $4, total = $5, report = $6, error = $7, \
-                 heartbeat_at = $10 WHERE id = $8 AND (node IS NULL OR node = $9)",
-                self.s
-            ),
-            &[
-                &job.status.as_str(),
-                &job.started_at,
-                &job.finished_at,
-                &(job.done as i64),
-                &(job.total as i64),
-                &report,
-                &job.error,
-                &(job.id as i64),
-                &self.db.node(),
-                &unix_now(),
-            ],
-        )?;
-        Ok(())
+        self.write_job(job)
     }
 
     fn heartbeat_job(&self, id: u64) -> Result<()> {
-        self.execute(
-            &format!("UPDATE {}.jobs SET heartbeat_at = $1 WHERE id = $2 AND node = $3 AND status = 'running'", self.s),
-            &[&unix_now(), &(id as i64), &self.db.node()],
-        )?;
-        Ok(())
+        self.renew_claim(id)
     }
 
     fn job(&self, id: u64) -> Result<Option<JobRecord>> {
-        self.query(
-            &format!("SELECT {JOB_COLUMNS} FROM {}.jobs WHERE id = $1", self.s),
-            &[&(id as i64)],
-        )?
-        .first()
-        .map(job_from_row)
-        .transpose()
+        self.job_by_id(id)
     }
 
     fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>> {
-        self.query(
-            &format!(
-                "SELECT {JOB_COLUMNS} FROM {}.jobs ORDER BY id DESC LIMIT $1",
-                self.s
-            ),
-            &[&(limit as i64)],
-        )?
-        .iter()
-        .map(job_from_row)
-        .collect()
+        self.newest_jobs(limit)
     }
 
     fn next_queued_job(&self) -> Result<Option<JobRecord>> {
-        self.query(
-            &format!(
-                "SELECT {JOB_COLUMNS} FROM {}.jobs WHERE status = 'queued' ORDER BY id LIMIT 1",
-                self.s
-            ),
-            &[],
-        )?
-        .first()
-        .map(job_from_row)
-        .transpose()
+        self.oldest_queued_job()
     }
 
     fn claim_job(&self) -> Result<Option<JobRecord>> {
@@ -837,282 +593,6 @@ impl ChunkStore for PgStore {
     }
 
     fn requeue_running(&self) -> Result<usize> {
-        // Only jobs whose node stopped reporting: others are running now.
-        let stale = unix_now() - self.db.options().job_lease_secs;
-        Ok(self.execute(
-            &format!(
-                "UPDATE {}.jobs SET status = 'queued', started_at = NULL, node = NULL WHERE status = 'running' AND coalesce(heartbeat_at, 0) < $1",
-                self.s
-            ),
-            &[&stale],
-        )? as usize)
-    }
-}
-
-impl PgStore {
-    fn delete_document(
-        &self,
-        tx: &mut Transaction<'_>,
-        uri: &str,
-        outcome: &mut CommitOutcome,
-    ) -> Result<()> {
-        let pg = |e| self.db.err(e);
-        let rows = tx
-            .query(
-                &format!(
-                    "DELETE FROM {}.chunks WHERE doc_uri = $1 RETURNING vid",
-                    self.s
-                ),
-                &[&uri],
-            )
-            .map_err(pg)?;
-        outcome
-            .removed
-            .extend(rows.iter().map(|r| r.get::<_, i64>(0) as u64));
-        tx.execute(
-            &format!("DELETE FROM {}.documents WHERE uri = $1", self.s),
-            &[&uri],
-        )
-        .map_err(pg)?;
-        Ok(())
-    }
-
-    fn put_source(
-        &self,
-        tx: &mut Transaction<'_>,
-        src: &SourceRecord,
-        blob: Option<&SourceBlob>,
-    ) -> Result<()> {
-        let pg = |e| self.db.err(e);
-        let s = &self.s;
-        tx.execute(
-            &format!(
-                "INSERT INTO {s}.sources ({SOURCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, title = excluded.title, spec = excluded.spec, \
-                 settings = excluded.settings, last_sync_at = excluded.last_sync_at, next_sync_at = excluded.next_sync_at, \
-                 status = excluded.status, last_error = excluded.last_error"
-            ),
-            &[
-                &src.id,
-                &src.kind.as_str(),
-                &src.title,
-                &json(&src.spec)?,
-                &json(&src.settings)?,
-                &src.created_at,
-                &src.last_sync_at,
-                &src.next_sync_at,
-                &src.status.as_str(),
-                &src.last_error,
-            ],
-        )
-        .map_err(pg)?;
-        tx.execute(
-            &format!("UPDATE {s}.documents SET citable = $1 WHERE source_id = $2"),
-            &[&src.settings.citable(), &src.id],
-        )
-        .map_err(pg)?;
-        if let Some(b) = blob {
-            tx.execute(
-                &format!(
-                    "INSERT INTO {s}.source_blobs (source_id, name, media_type, bytes) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (source_id) DO UPDATE SET name = excluded.name, media_type = excluded.media_type, bytes = excluded.bytes"
-                ),
-                &[&src.id, &b.name, &b.media_type, &b.bytes],
-            )
-            .map_err(pg)?;
-        }
-        Ok(())
-    }
-
-    /// Replaces a document's chunks, keeping the rows (and ids) of chunks
-    /// whose id is unchanged.
-    fn upsert(
-        &self,
-        tx: &mut Transaction<'_>,
-        doc: &DocumentMeta,
-        chunks: &[NewChunk],
-        outcome: &mut CommitOutcome,
-    ) -> Result<()> {
-        let pg = |e| self.db.err(e);
-        let s = &self.s;
-        let mut existing: HashMap<String, u64> = tx
-            .query(
-                &format!("SELECT chunk_id, vid FROM {s}.chunks WHERE doc_uri = $1"),
-                &[&doc.uri],
-            )
-            .map_err(pg)?
-            .iter()
-            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
-            .collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO {s}.documents (uri, source_id, title, format, language, content_hash, pipeline, citable, chunk_count, indexed_at, url) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (uri) DO UPDATE SET source_id = excluded.source_id, title = excluded.title, format = excluded.format, \
-                 language = excluded.language, content_hash = excluded.content_hash, pipeline = excluded.pipeline, \
-                 citable = excluded.citable, chunk_count = excluded.chunk_count, indexed_at = excluded.indexed_at, url = excluded.url"
-            ),
-            &[
-                &doc.uri,
-                &doc.source_id,
-                &doc.title,
-                &doc.format,
-                &doc.language,
-                &doc.content_hash.to_hex(),
-                &doc.pipeline,
-                &doc.citable,
-                &(chunks.len() as i64),
-                &unix_now(),
-                &doc.url,
-            ],
-        )
-        .map_err(pg)?;
-        let put_embedding = tx
-            .prepare(&format!("INSERT INTO {s}.embeddings (content_hash, vector) VALUES ($1, $2) ON CONFLICT DO NOTHING"))
-            .map_err(pg)?;
-        let cached = tx
-            .prepare(&format!(
-                "SELECT vector FROM {s}.embeddings WHERE content_hash = $1"
-            ))
-            .map_err(pg)?;
-        let moved = tx
-            .prepare(&format!(
-                "UPDATE {s}.chunks SET ordinal = $1, heading_path = $2, locator = $3 WHERE vid = $4"
-            ))
-            .map_err(pg)?;
-        let insert = tx
-            .prepare(&format!(
-                "INSERT INTO {s}.chunks (chunk_id, doc_uri, ordinal, content_hash, heading_path, text, locator, embedding, tsv) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_tsvector($9::text::regconfig, $10) || to_tsvector('simple', $10)) RETURNING vid"
-            ))
-            .map_err(pg)?;
-        let mut seen = HashSet::new();
-        for (ordinal, chunk) in chunks.iter().enumerate() {
-            if !seen.insert(chunk.chunk_id.as_str()) {
-                return Err(Error::InvalidInput(format!(
-                    "duplicate chunk id {} in {}",
-                    chunk.chunk_id, doc.uri
-                )));
-            }
-            let hash = chunk.content_hash.to_hex();
-            if let Some(v) = &chunk.vector {
-                if v.len() != self.dims {
-                    return Err(Error::InvalidInput(format!(
-                        "chunk {} has {} dimensions, the knowledge base {}",
-                        chunk.chunk_id,
-                        v.len(),
-                        self.dims
-                    )));
-                }
-                tx.execute(&put_embedding, &[&hash, &Vector::from(v.clone())])
-                    .map_err(pg)?;
-            }
-            let path = json(&chunk.heading_path)?;
-            let locator = json(&chunk.locator)?;
-            let ordinal = ordinal as i32;
-            if let Some(vid) = existing.remove(&chunk.chunk_id) {
-                tx.execute(&moved, &[&ordinal, &path, &locator, &(vid as i64)])
-                    .map_err(pg)?;
-                continue;
-            }
-            let vector = match &chunk.vector {
-                Some(v) => v.clone(),
-                None => tx
-                    .query_opt(&cached, &[&hash])
-                    .map_err(pg)?
-                    .map(|r| r.get::<_, Vector>(0).to_vec())
-                    .ok_or_else(|| {
-                        Error::InvalidInput(format!(
-                            "chunk {} has no vector and none is cached",
-                            chunk.chunk_id
-                        ))
-                    })?,
-            };
-            let text = keyword_text(doc.title.as_deref(), &chunk.heading_path, &chunk.text);
-            let config = pg_config_of(detect_language(&text));
-            let vid: i64 = tx
-                .query_one(
-                    &insert,
-                    &[
-                        &chunk.chunk_id,
-                        &doc.uri,
-                        &ordinal,
-                        &hash,
-                        &path,
-                        &chunk.text,
-                        &locator,
-                        &Vector::from(vector.clone()),
-                        &config,
-                        &text,
-                    ],
-                )
-                .map_err(pg)?
-                .get(0);
-            outcome.added.push((vid as u64, vector));
-            outcome.added_text.push((vid as u64, text));
-        }
-        let gone: Vec<i64> = existing.into_values().map(|v| v as i64).collect();
-        if !gone.is_empty() {
-            tx.execute(
-                &format!("DELETE FROM {s}.chunks WHERE vid = ANY($1)"),
-                &[&gone],
-            )
-            .map_err(pg)?;
-            outcome.removed.extend(gone.iter().map(|v| *v as u64));
-        }
-        Ok(())
-    }
-}
-
-impl PgStore {
-    fn commit_on(&self, c: &mut Conn, ops: &[WriteOp]) -> Result<CommitOutcome> {
-        let mut tx = c.transaction().map_err(|e| self.db.err(e))?;
-        let result = (|| -> Result<CommitOutcome> {
-            let pg = |e| self.db.err(e);
-            // Writers of one knowledge base take turns, across nodes.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))",
-                &[&format!("quarry-write:{}", self.kb)],
-            )
-            .map_err(pg)?;
-            let mut outcome = CommitOutcome::default();
-            for op in ops {
-                match op {
-                    WriteOp::Delete { uri } => self.delete_document(&mut tx, uri, &mut outcome)?,
-                    WriteOp::Upsert { doc, chunks } => {
-                        self.upsert(&mut tx, doc, chunks, &mut outcome)?
-                    }
-                    WriteOp::PutSource { source, blob } => {
-                        self.put_source(&mut tx, source, blob.as_ref())?
-                    }
-                    WriteOp::DeleteSource { id } => {
-                        let uris: Vec<String> = tx
-                            .query(
-                                &format!(
-                                    "SELECT uri FROM {}.documents WHERE source_id = $1",
-                                    self.s
-                                ),
-                                &[id],
-                            )
-                            .map_err(pg)?
-                            .iter()
-                            .map(|r| r.get(0))
-                            .collect();
-                        for uri in &uris {
-                            self.delete_document(&mut tx, uri, &mut outcome)?;
-                        }
-                        tx.execute(
-                            &format!("DELETE FROM {}.sources WHERE id = $1", self.s),
-                            &[id],
-                        )
-                        .map_err(pg)?;
-                    }
-                }
-            }
-            Ok(outcome)
-        })();
-        let outcome = result?;
-        tx.commit().map_err(|e| self.db.err(e))?;
-        Ok(outcome)
+        self.requeue_expired()
     }
 }

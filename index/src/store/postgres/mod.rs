@@ -15,8 +15,12 @@
 //! advisory lock, so nodes starting together apply each once.
 
 mod chunks;
+mod jobs;
 mod questions;
+mod rows;
+mod schema;
 mod text;
+mod write;
 
 pub use chunks::PgStore;
 pub use questions::PgQuestions;

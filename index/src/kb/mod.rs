@@ -13,16 +13,18 @@
 //! readable and searchable.
 
 use crate::embed::Embedder;
-use crate::keyword::KeywordIndex;
 use crate::questions::QuestionLog;
 use crate::source::{JobRecord, SourceBlob, SourceRecord, SourceState};
 use crate::store::postgres::{PgDatabase, PgQuestions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ChunkRecord, ChunkStore, DocumentRecord, StoreStats, WriteOp};
-use crate::vector::{ExactIndex, HnswIndex, HnswOptions, Point, VectorIndex, load_snapshot};
+use crate::vector::{ExactIndex, HnswIndex, HnswOptions, VectorIndex};
 use crate::{ContentHash, Error, Result};
+use local::{Local, WriterState, check_model, lock_dir, open_keywords};
+
+mod local;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -120,28 +122,13 @@ pub struct Hit {
     pub similarity: f32,
 }
 
-struct WriterState {
-    /// Highest id in the vector index.
-    watermark: u64,
-    unsaved: usize,
-}
-
 /// Where searches run.
 enum Engine {
     /// In this process: indexes derived from the embedded store.
-    Local(Local),
+    Local(Box<Local>),
     /// In the shared database (pgvector HNSW, full-text search): nothing
     /// per node to go stale.
     Shared(Arc<PgStore>),
-}
-
-struct Local {
-    vectors: RwLock<Arc<dyn VectorIndex>>,
-    live: RwLock<HashSet<u64>>,
-    keywords: KeywordIndex,
-    writer: Mutex<WriterState>,
-    /// Held while open: one process per knowledge base.
-    _lock: std::fs::File,
 }
 
 /// One knowledge base: its store, indexes, embedder and question log.
@@ -164,57 +151,6 @@ impl std::fmt::Debug for KnowledgeBase {
             .field("dir", &self.dir)
             .field("model", &self.embedder.model_id())
             .finish()
-    }
-}
-
-/// Opens the keyword index, starting it afresh (to be replayed from the
-/// store) when it is damaged or from an older schema.
-fn open_keywords(dir: &Path) -> Result<(KeywordIndex, u64)> {
-    match KeywordIndex::open(dir) {
-        Ok((index, watermark)) if index.schema_matches() => Ok((index, watermark)),
-        result => {
-            if let Err(e) = &result {
-                tracing::warn!("keyword index unusable, rebuilding from the store: {e}");
-            }
-            drop(result);
-            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            KeywordIndex::open(dir)
-        }
-    }
-}
-
-/// Takes the knowledge base's lock file. Two processes writing one
-/// knowledge base would each keep their own vector and keyword indexes and
-/// miss the other's writes; the second one is refused instead.
-fn lock_dir(dir: &Path) -> Result<std::fs::File> {
-    let path = dir.join("LOCK");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse(format!(
-            "the knowledge base in {} is open in another quarry process (a running `quarry serve`?): stop it, or make the change through its HTTP API",
-            dir.display()
-        ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
-    }
-}
-
-/// Refuses a store built with another model than `embedder`'s (and records
-/// the model in a new one).
-fn check_model(store: &dyn ChunkStore, what: &str, embedder: &dyn Embedder) -> Result<()> {
-    match store.meta("model_id")? {
-        Some(built) if built != embedder.model_id() => Err(Error::ModelMismatch {
-            path: what.to_owned(),
-            built_with: built,
-            configured: embedder.model_id().to_owned(),
-        }),
-        Some(_) => Ok(()),
-        None => store.set_meta("model_id", embedder.model_id()),
     }
 }
 
@@ -257,7 +193,7 @@ impl KnowledgeBase {
         let kb = Self {
             dir: dir.to_owned(),
             store: Arc::new(store),
-            engine: Engine::Local(Local {
+            engine: Engine::Local(Box::new(Local {
                 vectors: RwLock::new(Arc::new(ExactIndex::default())),
                 live: RwLock::new(live),
                 keywords,
@@ -266,7 +202,7 @@ impl KnowledgeBase {
                     unsaved: 0,
                 }),
                 _lock: lock,
-            }),
+            })),
             embedder,
             model: model.to_owned(),
             options,
@@ -356,82 +292,6 @@ impl KnowledgeBase {
             Engine::Local(l) => Some(l),
             Engine::Shared(_) => None,
         }
-    }
-
-    /// Replays chunks the keyword index has not seen (a crash between the
-    /// store's commit and the index's).
-    fn catch_up_keywords(&self, watermark: u64) -> Result<()> {
-        let Some(local) = self.local() else {
-            return Ok(());
-        };
-        let mut batch: Vec<(u64, String)> = Vec::new();
-        let mut highest = watermark;
-        self.store.texts_after(watermark, &mut |id, text| {
-            highest = highest.max(id);
-            batch.push((id, text));
-        })?;
-        if !batch.is_empty() {
-            tracing::info!(
-                chunks = batch.len(),
-                "keyword index caught up from the store"
-            );
-            local.keywords.apply(&batch, &[], highest)?;
-        }
-        Ok(())
-    }
-
-    fn snapshot_dir(&self) -> PathBuf {
-        self.dir.join("vectors")
-    }
-
-    fn load_vectors(&self) -> Result<()> {
-        let Some(local) = self.local() else {
-            return Ok(());
-        };
-        let mut state = local.writer.lock().map_err(|_| poisoned())?;
-        let model_id = self.embedder.model_id().to_owned();
-        let live = self.live_count();
-        let (index, mut watermark): (Arc<dyn VectorIndex>, u64) = if self.scans_exactly(live) {
-            (Arc::new(ExactIndex::default()), 0)
-        } else {
-            match load_snapshot(&self.snapshot_dir(), &model_id, &self.options.hnsw) {
-                Ok(Some(snap)) => (Arc::new(snap.index), snap.watermark),
-                Ok(None) => (Arc::new(HnswIndex::new(&self.options.hnsw, live)), 0),
-                Err(e) => {
-                    tracing::warn!("vector snapshot unusable, rebuilding from the store: {e}");
-                    (Arc::new(HnswIndex::new(&self.options.hnsw, live)), 0)
-                }
-            }
-        };
-        let mut batch: Vec<Point> = Vec::new();
-        let mut replayed = 0;
-        let mut pending: Option<Error> = None;
-        self.store.points_after(watermark, &mut |p| {
-            watermark = watermark.max(p.0);
-            batch.push(p);
-            if batch.len() == 4096 {
-                replayed += batch.len();
-                pending = pending
-                    .take()
-                    .or(index.insert(&std::mem::take(&mut batch)).err());
-            }
-        })?;
-        if let Some(e) = pending {
-            return Err(e);
-        }
-        replayed += batch.len();
-        index.insert(&batch)?;
-        state.watermark = watermark;
-        state.unsaved = replayed;
-        *local.vectors.write().map_err(|_| poisoned())? = index;
-        if replayed > 0 {
-            tracing::info!(points = replayed, "vector index caught up from the store");
-        }
-        drop(state);
-        if replayed > 0 {
-            self.flush()?;
-        }
-        Ok(())
     }
 
     /// Whether a knowledge base of `live` chunks is searched by a full scan.
