@@ -7,6 +7,8 @@
 #                                  ~100k-chunk corpus, ingests it (~40 min
 #                                  on 2 cores), then load, ANN (10k–1M),
 #                                  crawl and quality; a few hours in all
+#                                  (and PostgreSQL + pgvector against embedded
+#                                  at 10k and 100k chunks, bench scale)
 #   scripts/bench-all.sh --quick   every harness small, with the recall floors
 #                                  that fail CI (what CI runs), minutes
 set -euo pipefail
@@ -37,6 +39,17 @@ run sample bench $quick ${quick:+--min-recall-at-10 0.95}
 run load-sample bench load $quick
 run crawl bench crawl $quick
 run eval bench eval $quick ${quick:+corpora/dev/gnome-en corpora/dev/gnome-de corpora/dev/gnome-de-en --min-recall-at-10 0.85}
+# The embedded backend against PostgreSQL + pgvector (a throwaway server
+# from PyPI, scripts/pg.sh): ingest, recall@10 and latency per ef_search,
+# keyword latency, one node against two.
+pgdir="$(mktemp -d "${TMPDIR:-/tmp}/quarry-bench-pg.XXXXXX")"
+trap './scripts/pg.sh stop "$pgdir" || true; rm -rf "$pgdir"' EXIT
+pgurl="$(./scripts/pg.sh start "$pgdir")"
+if [ -n "$quick" ]; then
+  QUARRY_DATABASE_URL="$pgurl" run scale bench scale --quick
+else
+  QUARRY_DATABASE_URL="$pgurl" run scale bench scale --sizes 10000,100000 --ef 40,100,200,400 --queries 200 --clients 1,4
+fi
 if [ -n "$quick" ]; then
   run ann bench ann --quick
 else

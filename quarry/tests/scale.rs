@@ -222,3 +222,60 @@ fn two_schedulers_run_each_due_sync_once() {
         "{jobs:?}"
     );
 }
+
+/// `scripts/pg.sh CMD DIR`: a PostgreSQL server of this test's own.
+fn pg(cmd: &str, dir: &Path) -> String {
+    let out = std::process::Command::new(common::root().join("scripts/pg.sh"))
+        .arg(cmd)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg.sh {cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_database_that_goes_away_gives_503_and_the_node_recovers() {
+    // A server of its own, to stop and start (stopped however the test ends).
+    struct Stop(tempfile::TempDir);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(common::root().join("scripts/pg.sh"))
+                .arg("stop")
+                .arg(self.0.path())
+                .output();
+        }
+    }
+    let guard = Stop(tempfile::tempdir().unwrap());
+    let dir = &guard.0;
+    let admin = pg("start", dir.path());
+    let db = quarry_index::store::postgres::create_database(&admin, "outage").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let a = node(
+        &db,
+        data.path(),
+        &[("QUARRY__STORAGE__CONNECT_TIMEOUT_SECS", "2")],
+    );
+    a.put_article(
+        "returns",
+        "Returns",
+        None,
+        "<p>Return a parcel from any Posten office within thirty days.</p>",
+    );
+    pg("stop", dir.path());
+    let (status, body) = a.post("/v1/query", &json!({"query": "How do I return a parcel?"}));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let (status, ready) = a.get("/readyz");
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(a.get("/healthz").0, 200, "the node stays up");
+    pg("start", dir.path());
+    let answer = a.ask("How do I return a parcel?");
+    assert!(passages_text(&answer).contains("thirty days"), "{answer}");
+    assert_eq!(a.get("/readyz").0, 200);
+    drop(a);
+}

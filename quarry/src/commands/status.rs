@@ -32,6 +32,31 @@ pub fn doctor(config: &Config) -> Result<()> {
         None => println!("config file:    none (defaults and QUARRY__* variables)"),
     }
     println!("data dir:       {}", config.data_dir.display());
+    match config
+        .storage
+        .database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        None => println!("storage:        embedded (SQLite in the data dir, one process)"),
+        Some(url) => {
+            let url = quarry_index::store::postgres::redact(url);
+            match quarry::app::database(config) {
+                Ok(Some(db)) => println!(
+                    "storage:        PostgreSQL {url}: reachable, knowledge bases: {}",
+                    db.knowledge_bases()
+                        .map(|k| k
+                            .into_iter()
+                            .map(|(n, m)| format!("{n} ({m})"))
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_else(|e| format!("cannot list: {e}"))
+                ),
+                Ok(None) => {}
+                Err(e) => println!("storage:        PostgreSQL {url}: NOT reachable: {e:#}"),
+            }
+        }
+    }
     match quarry::remote::discover(&config.data_dir) {
         Some(url) => println!("server:         {url} holds the data dir (the CLI talks to it)"),
         None => println!("server:         none running on this data dir"),
