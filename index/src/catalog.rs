@@ -239,16 +239,9 @@ impl Catalog {
         let dir = kb_dir(&self.data_dir, name);
         if let Some(db) = &self.db {
             let recorded = db.model_of(name)?;
-            let model = match (&recorded, model) {
-                (Some(r), Some(m)) if r != m => {
-                    return Err(Error::InvalidInput(format!(
-                        "knowledge base {name:?} uses model {r:?}; changing it re-embeds every document (`quarry kb set-model`)"
-                    )));
-                }
-                (Some(r), _) => r.clone(),
-                (None, Some(m)) => m.to_owned(),
-                (None, None) => self.models.default_name().to_owned(),
-            };
+            let model = choose_model(name, recorded.as_deref(), model, || {
+                Ok(self.models.default_name().to_owned())
+            })?;
             let embedder = self.models.get(&model)?;
             let kb = Arc::new(KnowledgeBase::open_shared(
                 db.clone(),
@@ -270,17 +263,13 @@ impl Catalog {
         }
         let existed = dir.join("quarry.db").is_file();
         let recorded = recorded_model(&dir)?;
-        let model = match (&recorded, model) {
-            (Some(r), Some(m)) if r != m => {
-                return Err(Error::InvalidInput(format!(
-                    "knowledge base {name:?} uses model {r:?}; changing it re-embeds every document (`quarry kb set-model`)"
-                )));
+        let model = choose_model(name, recorded.as_deref(), model, || {
+            if existed {
+                self.legacy_model(&dir)
+            } else {
+                Ok(self.models.default_name().to_owned())
             }
-            (Some(r), _) => r.clone(),
-            (None, Some(m)) => m.to_owned(),
-            (None, None) if existed => self.legacy_model(&dir)?,
-            (None, None) => self.models.default_name().to_owned(),
-        };
+        })?;
         let embedder = self.models.get(&model)?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let kb = Arc::new(KnowledgeBase::open_with_model(
@@ -352,6 +341,24 @@ impl Catalog {
             kb.flush()?;
         }
         Ok(())
+    }
+}
+
+/// The model a knowledge base opens with: the one `recorded` for it,
+/// which `asked` may not contradict, else `asked`, else `unrecorded()`.
+fn choose_model(
+    name: &str,
+    recorded: Option<&str>,
+    asked: Option<&str>,
+    unrecorded: impl FnOnce() -> Result<String>,
+) -> Result<String> {
+    match (recorded, asked) {
+        (Some(r), Some(m)) if r != m => Err(Error::InvalidInput(format!(
+            "knowledge base {name:?} uses model {r:?}; changing it re-embeds every document (`quarry kb set-model`)"
+        ))),
+        (Some(r), _) => Ok(r.to_owned()),
+        (None, Some(m)) => Ok(m.to_owned()),
+        (None, None) => unrecorded(),
     }
 }
 

@@ -118,6 +118,16 @@ fn doc(uri: &str, texts: &[&str], e: &dyn Embedder) -> WriteOp {
     }
 }
 
+/// `op` with its chunks' vectors left out (to be found in the cache).
+fn without_vectors(mut op: WriteOp) -> WriteOp {
+    if let WriteOp::Upsert { chunks, .. } = &mut op {
+        for c in chunks {
+            c.vector = None;
+        }
+    }
+    op
+}
+
 fn top_uris(kb: &KnowledgeBase, query: &str, k: usize) -> Vec<String> {
     let q = kb.embedder().embed_query(query).unwrap();
     kb.search(&q, k, None)
@@ -241,30 +251,13 @@ fn cached_embeddings_are_reused(backend: Backend) {
         .unwrap();
     let h = ContentHash::of(b"shared paragraph");
     assert!(kb.cached_embeddings(&[h]).unwrap().contains_key(&h));
-    let WriteOp::Upsert {
-        doc: meta,
-        mut chunks,
-    } = doc("b", &["shared paragraph"], e.as_ref())
-    else {
-        unreachable!()
-    };
-    chunks[0].vector = None;
-    kb.commit(&[WriteOp::Upsert { doc: meta, chunks }]).unwrap();
+    let b = without_vectors(doc("b", &["shared paragraph"], e.as_ref()));
+    kb.commit(&[b]).unwrap();
     assert_eq!(kb.stats().unwrap().store.chunks, 2);
     // A chunk with no vector and nothing cached fails, and the batch with it.
-    let WriteOp::Upsert {
-        doc: meta,
-        mut chunks,
-    } = doc("c", &["never embedded"], e.as_ref())
-    else {
-        unreachable!()
-    };
-    chunks[0].vector = None;
+    let c = without_vectors(doc("c", &["never embedded"], e.as_ref()));
     let err = kb
-        .commit(&[
-            doc("d", &["fine text"], e.as_ref()),
-            WriteOp::Upsert { doc: meta, chunks },
-        ])
+        .commit(&[doc("d", &["fine text"], e.as_ref()), c])
         .unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     assert!(

@@ -146,14 +146,15 @@ impl Syncer {
     pub fn run_pending(&self, progress: &dyn Progress) -> Result<usize> {
         let mut ran = 0;
         loop {
+            let all = self.catalog.all();
             let mut oldest: Option<(Arc<KnowledgeBase>, JobRecord)> = None;
-            for (_, kb) in self.catalog.all() {
+            for (_, kb) in &all {
                 if let Some(job) = kb.next_queued_job()?
                     && oldest
                         .as_ref()
                         .is_none_or(|(_, j)| (job.created_at, job.id) < (j.created_at, j.id))
                 {
-                    oldest = Some((kb, job));
+                    oldest = Some((kb.clone(), job));
                 }
             }
             // The knowledge base with the oldest queued job first; then any
@@ -161,7 +162,7 @@ impl Syncer {
             let kbs: Vec<Arc<KnowledgeBase>> = oldest
                 .map(|(kb, _)| kb)
                 .into_iter()
-                .chain(self.catalog.all().into_iter().map(|(_, kb)| kb))
+                .chain(all.into_iter().map(|(_, kb)| kb))
                 .collect();
             let mut claimed = None;
             for kb in kbs {

@@ -134,32 +134,24 @@ impl Syncer {
                 return Err(e);
             }
         };
-        if let Some(db) = &db {
-            drop(old);
-            db.swap_in(name, &schema, model)?;
-            catalog.reopen(name)?;
-            return Ok(ModelChange {
-                kb: name.to_owned(),
-                from,
-                to: model.to_owned(),
-                sources,
-                documents,
-                chunks,
-                elapsed_ms: started.elapsed().as_millis() as u64,
-            });
-        }
-        // Swap the folders: the old one moves aside, the new one in.
         drop(old);
-        catalog.close(name)?;
-        let live = kb_dir(catalog.data_dir(), name);
-        let aside = catalog
-            .data_dir()
-            .join("kb")
-            .join(format!(".model-change-old-{name}"));
-        remove_dir(&aside)?;
-        std::fs::rename(&live, &aside).map_err(|e| quarry_index::Error::io(&live, e))?;
-        std::fs::rename(&staging, &live).map_err(|e| quarry_index::Error::io(&staging, e))?;
-        remove_dir(&aside)?;
+        match &db {
+            Some(db) => db.swap_in(name, &schema, model)?,
+            None => {
+                // Swap the folders: the old one moves aside, the new one in.
+                catalog.close(name)?;
+                let live = kb_dir(catalog.data_dir(), name);
+                let aside = catalog
+                    .data_dir()
+                    .join("kb")
+                    .join(format!(".model-change-old-{name}"));
+                remove_dir(&aside)?;
+                std::fs::rename(&live, &aside).map_err(|e| quarry_index::Error::io(&live, e))?;
+                std::fs::rename(&staging, &live)
+                    .map_err(|e| quarry_index::Error::io(&staging, e))?;
+                remove_dir(&aside)?;
+            }
+        }
         catalog.reopen(name)?;
         Ok(ModelChange {
             kb: name.to_owned(),

@@ -129,12 +129,7 @@ impl PgStore {
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, postgres::Error> + Send,
     ) -> Result<T> {
-        self.db.with(|c| {
-            let mut tx = c.transaction().map_err(|e| self.db.err(e))?;
-            let out = f(&mut tx).map_err(|e| self.db.err(e))?;
-            tx.commit().map_err(|e| self.db.err(e))?;
-            Ok(out)
-        })
+        self.db.tx(f)
     }
 
     pub(super) fn query(

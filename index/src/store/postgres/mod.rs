@@ -192,31 +192,41 @@ impl PgDatabase {
         db_error(&self.options.url, e)
     }
 
-    fn migrate_catalog(&self) -> Result<()> {
+    /// Runs `f` in a transaction, committed when it returns `Ok` (see
+    /// [`PgDatabase::with`]).
+    pub(crate) fn tx<T: Send>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> std::result::Result<T, postgres::Error> + Send,
+    ) -> Result<T> {
         self.with(|c| {
             let mut tx = c.transaction().map_err(|e| self.err(e))?;
-            tx.batch_execute("SELECT pg_advisory_xact_lock(7199254740991)")
-                .map_err(|e| self.err(e))?;
-            tx.batch_execute(CATALOG_SCHEMA).map_err(|e| self.err(e))?;
+            let out = f(&mut tx).map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+            Ok(out)
+        })
+    }
+
+    fn migrate_catalog(&self) -> Result<()> {
+        self.tx(|tx| {
+            tx.batch_execute("SELECT pg_advisory_xact_lock(7199254740991)")?;
+            tx.batch_execute(CATALOG_SCHEMA)?;
             for (version, sql) in CATALOG_MIGRATIONS {
                 let done = tx
                     .query_opt(
                         "SELECT 1 FROM quarry.migrations WHERE scope = 'catalog' AND version = $1",
                         &[version],
-                    )
-                    .map_err(|e| self.err(e))?
+                    )?
                     .is_some();
                 if !done {
-                    tx.batch_execute(sql).map_err(|e| self.err(e))?;
+                    tx.batch_execute(sql)?;
                     tx.execute(
                         "INSERT INTO quarry.migrations (scope, version, applied_at) VALUES ('catalog', $1, $2)",
                         &[version, &crate::unix_now()],
-                    )
-                    .map_err(|e| self.err(e))?;
+                    )?;
                     tracing::info!(version, "database catalog migrated");
                 }
             }
-            tx.commit().map_err(|e| self.err(e))
+            Ok(())
         })
     }
 
@@ -268,20 +278,15 @@ impl PgDatabase {
     /// transaction.
     pub fn drop_knowledge_base(&self, name: &str) -> Result<bool> {
         crate::validate_kb_name(name)?;
-        self.with(|c| {
-            let mut tx = c.transaction().map_err(|e| self.err(e))?;
-            let n = tx
-                .execute(
-                    "DELETE FROM quarry.knowledge_bases WHERE name = $1",
-                    &[&name],
-                )
-                .map_err(|e| self.err(e))?;
+        self.tx(|tx| {
+            let n = tx.execute(
+                "DELETE FROM quarry.knowledge_bases WHERE name = $1",
+                &[&name],
+            )?;
             tx.batch_execute(&format!(
                 "DROP SCHEMA IF EXISTS {} CASCADE",
                 schema_of(name)
-            ))
-            .map_err(|e| self.err(e))?;
-            tx.commit().map_err(|e| self.err(e))?;
+            ))?;
             Ok(n > 0)
         })
     }
@@ -296,27 +301,23 @@ impl PgDatabase {
         crate::validate_kb_name(name)?;
         let live = schema_of(name);
         let staging = format!("\"{staging}\"");
-        self.with(|c| {
-            let mut tx = c.transaction().map_err(|e| self.err(e))?;
+        self.tx(|tx| {
             tx.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))",
-                &[&format!("quarry-write:{name}")],
-            )
-            .map_err(|e| self.err(e))?;
+                &[&write_lock(name)],
+            )?;
             tx.batch_execute(&format!(
                 "DROP TABLE {staging}.questions, {staging}.gaps; \
                  ALTER TABLE {live}.questions SET SCHEMA {staging}; \
                  ALTER TABLE {live}.gaps SET SCHEMA {staging}; \
                  DROP SCHEMA {live} CASCADE; \
                  ALTER SCHEMA {staging} RENAME TO {live};"
-            ))
-            .map_err(|e| self.err(e))?;
+            ))?;
             tx.execute(
                 "UPDATE quarry.knowledge_bases SET model = $2 WHERE name = $1",
                 &[&name, &model],
-            )
-            .map_err(|e| self.err(e))?;
-            tx.commit().map_err(|e| self.err(e))
+            )?;
+            Ok(())
         })
     }
 
@@ -328,6 +329,11 @@ impl PgDatabase {
                 .map_err(|e| self.err(e))
         })
     }
+}
+
+/// The advisory-lock key writers of knowledge base `kb` take turns on.
+pub(crate) fn write_lock(kb: &str) -> String {
+    format!("quarry-write:{kb}")
 }
 
 /// The quoted schema name of a knowledge base (names are `a-z 0-9 - _`).

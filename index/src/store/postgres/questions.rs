@@ -110,18 +110,6 @@ impl PgQuestions {
         self.db
             .with(|c| c.query(&sql, params).map_err(|e| self.db.err(e)))
     }
-
-    fn tx<T: Send>(
-        &self,
-        f: impl FnOnce(&mut postgres::Transaction<'_>) -> std::result::Result<T, postgres::Error> + Send,
-    ) -> Result<T> {
-        self.db.with(|c| {
-            let mut tx = c.transaction().map_err(|e| self.db.err(e))?;
-            let out = f(&mut tx).map_err(|e| self.db.err(e))?;
-            tx.commit().map_err(|e| self.db.err(e))?;
-            Ok(out)
-        })
-    }
 }
 
 fn params(q: &LoggedQuestion) -> [Box<dyn ToSql + Sync + '_>; 10] {
@@ -146,7 +134,7 @@ fn refs<'a>(p: &'a [Box<dyn ToSql + Sync + 'a>]) -> Vec<&'a (dyn ToSql + Sync)> 
 impl QuestionStore for PgQuestions {
     fn append_all(&self, questions: &[LoggedQuestion]) -> Result<()> {
         let sql = self.sql(INSERT);
-        self.tx(|tx| {
+        self.db.tx(|tx| {
             let st = tx.prepare(&sql)?;
             for q in questions {
                 let p = params(q);
@@ -248,7 +236,7 @@ impl QuestionStore for PgQuestions {
         let mark = self.sql(
             "INSERT INTO {s}.state (key, value) VALUES ('conflicts_watermark', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         );
-        self.tx(|tx| {
+        self.db.tx(|tx| {
             for f in found {
                 tx.execute(
                     &put,
@@ -287,7 +275,7 @@ impl QuestionStore for PgQuestions {
 
     fn forget_conflicts(&self, gone: &[(u64, u64)]) -> Result<()> {
         let del = self.sql("DELETE FROM {s}.conflicts WHERE a = $1 AND b = $2");
-        self.tx(|tx| {
+        self.db.tx(|tx| {
             for (a, b) in gone {
                 tx.execute(&del, &[&(*a as i64), &(*b as i64)])?;
             }
@@ -300,7 +288,7 @@ impl QuestionStore for PgQuestions {
         let gaps = self.sql(
             "DELETE FROM {s}.gaps g WHERE status = 'open' AND NOT EXISTS (SELECT 1 FROM {s}.questions q WHERE q.gap_id = g.id)",
         );
-        self.tx(|tx| {
+        self.db.tx(|tx| {
             let n = tx.execute(&del, &[&before])?;
             tx.execute(&gaps, &[])?;
             Ok(n as usize)

@@ -1,10 +1,10 @@
 //! The write path of a knowledge base in the shared database: one
 //! transaction per commit, serialised across nodes by an advisory lock.
 
-use super::Conn;
 use super::chunks::PgStore;
 use super::rows::{SOURCE_COLUMNS, json};
 use super::text::pg_config_of;
+use super::{Conn, write_lock};
 use crate::keyword::detect_language;
 use crate::source::{SourceBlob, SourceRecord, unix_now};
 use crate::store::{CommitOutcome, DocumentMeta, NewChunk, WriteOp, keyword_text};
@@ -236,7 +236,7 @@ impl PgStore {
             // Writers of one knowledge base take turns, across nodes.
             tx.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))",
-                &[&format!("quarry-write:{}", self.kb)],
+                &[&write_lock(&self.kb)],
             )
             .map_err(pg)?;
             let mut outcome = CommitOutcome::default();
