@@ -131,9 +131,9 @@ impl PgDatabase {
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connect_timeout)
-            // A dead connection fails its statement as Unavailable (503,
-            // retry) and is dropped; no extra round trip per checkout.
-            .test_on_check_out(false)
+            // Connections a database restart killed are found and replaced
+            // at checkout (one empty query), not handed to a request to fail.
+            .test_on_check_out(true)
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build(manager)
             .map_err(|e| unavailable(&options.url, e))?;
@@ -358,7 +358,7 @@ pub(crate) fn db_error(url: &str, e: postgres::Error) -> Error {
                 || *c == SqlState::T_R_SERIALIZATION_FAILURE
                 || *c == SqlState::T_R_DEADLOCK_DETECTED =>
         {
-            unavailable(url, e)
+            unavailable(url, db_message(&e))
         }
         Some(c) if c.code().starts_with("23") || c.code().starts_with("22") => {
             Error::InvalidInput(db_message(&e))
