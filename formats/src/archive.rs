@@ -80,6 +80,30 @@ impl<'a> Archive<'a> {
         Ok(Some(out))
     }
 
+    /// Inflates every entry (and checks its CRC) without keeping it: a
+    /// damaged archive is an error here, not a panic in a library that
+    /// reads it next.
+    pub fn verify_entries(&mut self) -> Result<()> {
+        for i in 0..self.zip.len() {
+            let format = self.format;
+            let mut entry = self.zip.by_index(i).map_err(|e| Error::Malformed {
+                format,
+                reason: format!("zip entry {i}: {e}"),
+            })?;
+            let name = entry.name_raw().to_vec();
+            let name = String::from_utf8_lossy(&name).into_owned();
+            std::io::copy(
+                &mut (&mut entry).take(self.per_entry_limit + 1),
+                &mut std::io::sink(),
+            )
+            .map_err(|e| Error::Malformed {
+                format,
+                reason: format!("{name}: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+
     /// An entry as UTF-8 text.
     pub fn read_text(&mut self, name: &str) -> Result<Option<String>> {
         let format = self.format;

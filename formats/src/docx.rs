@@ -38,7 +38,9 @@ impl Format for Docx {
             ));
         }
         // Checks size, entry count and ratio before docx-rs inflates anything.
-        Archive::open(input.bytes, &input.limits, "docx")?;
+        // docx-rs unwraps its reads: a damaged entry (bad CRC, broken
+        // deflate stream) would panic inside it, so each is read here first.
+        Archive::open(input.bytes, &input.limits, "docx")?.verify_entries()?;
         let docx = docx_rs::read_docx(input.bytes).map_err(|e| Error::Malformed {
             format: "docx",
             reason: e.to_string(),

@@ -60,14 +60,12 @@ struct Bookmark {
 fn parse_pdf(input: &Input<'_>) -> Result<Document> {
     let mut doc =
         pdf_extract::Document::load_mem(input.bytes).map_err(|e| malformed(e.to_string()))?;
-    let mut password = None;
     if doc.is_encrypted() {
         // Many PDFs are "encrypted" with an empty user password only to set
         // permissions; those open fine. Anything else needs the password.
         if doc.decrypt("").is_err() {
             return Err(Error::Encrypted("PDF"));
         }
-        password = Some("");
     }
     let page_count = doc.get_pages().len();
     Limits::check(page_count, input.limits.max_pages, "pages")?;
@@ -86,11 +84,25 @@ fn parse_pdf(input: &Input<'_>) -> Result<Document> {
                 .collect()
         })
         .unwrap_or_default();
-    let pages = match password {
-        Some(p) => pdf_extract::extract_text_from_mem_by_pages_encrypted(input.bytes, p),
-        None => pdf_extract::extract_text_from_mem_by_pages(input.bytes),
+    // pdf-extract panics on a reference to an object the file lacks
+    // ("missing object reference"): such references become null first, as
+    // a PDF reader treats them.
+    drop_dangling_references(&mut doc);
+    let mut pages = Vec::with_capacity(page_count);
+    for page in 1..=page_count as u32 {
+        let mut text = String::new();
+        // A page that cannot be read is left empty; the others still count.
+        if pdf_extract::output_doc_page(
+            &doc,
+            &mut pdf_extract::PlainTextOutput::new(&mut text),
+            page,
+        )
+        .is_err()
+        {
+            text.clear();
+        }
+        pages.push(text);
     }
-    .map_err(|e| malformed(e.to_string()))?;
     if pages.iter().all(|p| p.trim().is_empty()) {
         return Err(Error::NoTextLayer);
     }
@@ -146,6 +158,86 @@ fn push(sections: &mut Vec<Section>, path: &[(usize, String)], text: &str, page:
             end: page,
         },
     ));
+}
+
+/// Replaces references to objects missing from `doc` with null, as a PDF
+/// reader treats them, and a font that is missing or not a dictionary with
+/// Helvetica, as a reader substitutes one: pdf-extract expects both to exist
+/// and panics otherwise. Returns how many it replaced.
+fn drop_dangling_references(doc: &mut pdf_extract::Document) -> usize {
+    use pdf_extract::{Dictionary, Object};
+    use std::collections::BTreeSet;
+    fn standard_font() -> Object {
+        let mut font = Dictionary::new();
+        font.set("Type", Object::Name(b"Font".to_vec()));
+        font.set("Subtype", Object::Name(b"Type1".to_vec()));
+        font.set("BaseFont", Object::Name(b"Helvetica".to_vec()));
+        Object::Dictionary(font)
+    }
+    fn is_dict(o: &Object, doc_dicts: &BTreeSet<pdf_extract::ObjectId>) -> bool {
+        match o {
+            Object::Dictionary(_) => true,
+            Object::Reference(r) => doc_dicts.contains(r),
+            _ => false,
+        }
+    }
+    /// Font entries of a resource dictionary's inline /Font dictionary.
+    fn fix_fonts(d: &mut Dictionary, dicts: &BTreeSet<pdf_extract::ObjectId>) -> usize {
+        let mut n = 0;
+        if let Ok(Object::Dictionary(fonts)) = d.get_mut(b"Font") {
+            for (_, font) in fonts.iter_mut() {
+                if !is_dict(font, dicts) {
+                    *font = standard_font();
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+    fn walk(
+        o: &mut Object,
+        ids: &BTreeSet<pdf_extract::ObjectId>,
+        dicts: &BTreeSet<pdf_extract::ObjectId>,
+    ) -> usize {
+        match o {
+            Object::Reference(r) if !ids.contains(r) => {
+                *o = Object::Null;
+                1
+            }
+            Object::Array(items) => items.iter_mut().map(|i| walk(i, ids, dicts)).sum(),
+            Object::Dictionary(d) => {
+                fix_fonts(d, dicts)
+                    + d.iter_mut()
+                        .map(|(_, v)| walk(v, ids, dicts))
+                        .sum::<usize>()
+            }
+            Object::Stream(s) => {
+                fix_fonts(&mut s.dict, dicts)
+                    + s.dict
+                        .iter_mut()
+                        .map(|(_, v)| walk(v, ids, dicts))
+                        .sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+    let ids: BTreeSet<_> = doc.objects.keys().copied().collect();
+    let dicts: BTreeSet<_> = doc
+        .objects
+        .iter()
+        .filter(|(_, o)| matches!(o, Object::Dictionary(_)))
+        .map(|(id, _)| *id)
+        .collect();
+    let mut n = 0;
+    for object in doc.objects.values_mut() {
+        n += walk(object, &ids, &dicts);
+    }
+    n += doc
+        .trailer
+        .iter_mut()
+        .map(|(_, v)| walk(v, &ids, &dicts))
+        .sum::<usize>();
+    n
 }
 
 /// The Info dictionary's Title, when it is a real title.

@@ -171,6 +171,59 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Parses `bytes` with a panic hook that counts panics on this thread
+/// (parsers may still catch theirs: each one cost a thread's unwinding and a
+/// backtrace in the server's log).
+fn parse_counting_panics(name: &str, bytes: &[u8]) -> (Result<Document, Error>, usize) {
+    use std::cell::Cell;
+    thread_local!(static PANICS: Cell<usize> = const { Cell::new(0) });
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| PANICS.with(|p| p.set(p.get() + 1))));
+    PANICS.with(|p| p.set(0));
+    let result = Registry::default().parse(&Input::new(name, bytes));
+    let panics = PANICS.with(Cell::get);
+    std::panic::set_hook(previous);
+    (result, panics)
+}
+
+#[test]
+fn damaged_files_are_errors_without_a_panic() {
+    let dir = corpus("hostile");
+    // A damaged zip entry: docx-rs unwraps its read of it.
+    let bytes = std::fs::read(dir.join("damaged-entry.docx")).unwrap();
+    let (result, panics) = parse_counting_panics("damaged-entry.docx", &bytes);
+    assert_eq!(panics, 0, "docx-rs panicked");
+    let err = result.map(|d| summary(&d)).unwrap_err().to_string();
+    assert!(err.contains("word/document.xml"), "{err}");
+    // A reference to a missing object: pdf-extract expects it to exist. The
+    // reference reads as null, and the page's text is still there.
+    let bytes = std::fs::read(dir.join("dangling-ref.pdf")).unwrap();
+    let (result, panics) = parse_counting_panics("dangling-ref.pdf", &bytes);
+    assert_eq!(panics, 0, "pdf-extract panicked");
+    match result {
+        Ok(doc) => assert!(summary(&doc).contains("thirty days"), "{}", summary(&doc)),
+        Err(e) => assert!(
+            matches!(e, Error::Malformed { .. } | Error::NoTextLayer),
+            "{e}"
+        ),
+    }
+    // Every crash the fuzzers found (fuzz/regressions/TARGET/*): an answer,
+    // never a panic.
+    let regressions = corpus("../fuzz/regressions");
+    for file in walk(&regressions) {
+        let bytes = std::fs::read(&file).unwrap();
+        let target = file
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy();
+        let name = format!("input.{target}");
+        let (_, panics) = parse_counting_panics(&name, &bytes);
+        assert_eq!(panics, 0, "{} panicked", file.display());
+    }
+}
+
 #[test]
 fn hostile_inputs_fail_with_their_own_clear_error() {
     let registry = Registry::default();
