@@ -20,7 +20,10 @@ pub enum Error {
     #[error("{0}")]
     InUse(String),
     #[error("storage: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(rusqlite::Error),
+    /// No space (or quota) left where the data lives: nothing was written.
+    #[error("disk full: {0}")]
+    DiskFull(String),
     #[error("i/o on {path}: {source}")]
     Io {
         path: String,
@@ -38,12 +41,29 @@ pub enum Error {
     Corrupt { what: String, reason: String },
 }
 
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Error::DiskFull(format!("the store: {e}")),
+            _ => Error::Store(e),
+        }
+    }
+}
+
+/// Whether an I/O error means the disk (or the quota) is full.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
 impl Error {
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.as_ref().display().to_string(),
-            source,
+        let path = path.as_ref().display().to_string();
+        if is_disk_full(&source) {
+            return Error::DiskFull(format!("{path}: {source}"));
         }
+        Error::Io { path, source }
     }
 
     /// Stable machine-readable code (the HTTP layer maps it to a status).
@@ -52,6 +72,8 @@ impl Error {
             "invalid_request"
         } else if matches!(self, Error::Unavailable(_)) {
             "unavailable"
+        } else if matches!(self, Error::DiskFull(_)) {
+            "disk_full"
         } else {
             "index_error"
         }

@@ -131,16 +131,24 @@ struct Payload {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> Error {
+    let reason = e.to_string();
+    // tantivy wraps the I/O error in its own types: a full disk is not a
+    // damaged index, and must not make the caller rebuild it.
+    if reason.contains("No space left on device") || reason.contains("Disk quota exceeded") {
+        return Error::DiskFull(format!("keyword index: {reason}"));
+    }
     Error::Corrupt {
         what: "keyword index".into(),
-        reason: e.to_string(),
+        reason,
     }
 }
 
 /// A BM25 index of chunk texts keyed by chunk id.
 pub struct KeywordIndex {
     index: Index,
-    writer: Mutex<IndexWriter>,
+    /// Made at open, or at the first write when the disk was full then
+    /// (reads work without one).
+    writer: Mutex<Option<IndexWriter>>,
     reader: IndexReader,
     vid: Field,
     fields: Vec<(&'static str, Field)>,
@@ -378,6 +386,10 @@ pub fn term_coverage(query: &str, text: &str) -> f32 {
     wanted.iter().filter(|t| have.contains(*t)).count() as f32 / wanted.len() as f32
 }
 
+fn new_writer(index: &Index) -> Result<IndexWriter> {
+    index.writer(32 * 1024 * 1024).map_err(corrupt)
+}
+
 impl KeywordIndex {
     /// Opens or creates the index in `dir`; returns it and its watermark.
     /// A damaged or incompatible index is an error: the caller rebuilds.
@@ -393,7 +405,14 @@ impl KeywordIndex {
             .payload
             .and_then(|p| serde_json::from_str::<Payload>(&p).ok())
             .map_or(0, |p| p.watermark);
-        let writer: IndexWriter = index.writer(32 * 1024 * 1024).map_err(corrupt)?;
+        let writer = match new_writer(&index) {
+            Ok(w) => Some(w),
+            Err(Error::DiskFull(why)) => {
+                tracing::warn!("keyword index opened read-only: {why}");
+                None
+            }
+            Err(e) => return Err(e),
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -418,7 +437,13 @@ impl KeywordIndex {
     /// Removes `removed`, adds `added` (id, text), and commits with
     /// `watermark` as the highest id now included.
     pub fn apply(&self, added: &[(u64, String)], removed: &[u64], watermark: u64) -> Result<()> {
-        let mut writer = self.writer.lock().map_err(|_| corrupt("writer poisoned"))?;
+        let mut slot = self.writer.lock().map_err(|_| corrupt("writer poisoned"))?;
+        if slot.is_none() {
+            *slot = Some(new_writer(&self.index)?);
+        }
+        let Some(writer) = slot.as_mut() else {
+            return Err(corrupt("no writer"));
+        };
         for id in removed {
             writer.delete_term(Term::from_field_u64(self.vid, *id));
         }
@@ -470,6 +495,39 @@ impl KeywordIndex {
             }
         }
         Ok(out)
+    }
+
+    /// The chunk id of every live document (`quarry check`).
+    pub fn ids(&self) -> Result<Vec<u64>> {
+        let searcher = self.reader.searcher();
+        let all = searcher
+            .search(
+                &tantivy::query::AllQuery,
+                &tantivy::collector::DocSetCollector,
+            )
+            .map_err(corrupt)?;
+        let mut out = Vec::with_capacity(all.len());
+        for address in all {
+            let doc: TantivyDocument = searcher.doc(address).map_err(corrupt)?;
+            if let Some(id) = doc.get_first(self.vid).and_then(|v| v.as_u64()) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces the whole index with `added` (a repair from the store).
+    pub fn replace_all(&self, added: &[(u64, String)], watermark: u64) -> Result<()> {
+        {
+            let mut slot = self.writer.lock().map_err(|_| corrupt("writer poisoned"))?;
+            if slot.is_none() {
+                *slot = Some(new_writer(&self.index)?);
+            }
+            if let Some(writer) = slot.as_mut() {
+                writer.delete_all_documents().map_err(corrupt)?;
+            }
+        }
+        self.apply(added, &[], watermark)
     }
 
     /// Documents in the index, deleted ones not yet merged away included.

@@ -54,7 +54,10 @@ pub use catalog::{
 pub use embed::{Embedder, HashEmbedder, ModelOptions, OnnxEmbedder, Pooling};
 pub use error::{Error, Result};
 pub use hash::ContentHash;
-pub use kb::{Hit, IndexOptions, KbCounters, KbStats, KnowledgeBase, VectorBackend};
+pub use kb::{
+    Agreement, CheckReport, Hit, IndexOptions, KbCounters, KbStats, KnowledgeBase, SnapshotState,
+    VectorBackend,
+};
 pub use models::{ENGLISH_MODEL, MULTILINGUAL_MODEL, Models, builtin_models};
 /// Re-exported so the read path can name locators without depending on `formats`.
 pub use quarry_formats::Locator;

@@ -37,6 +37,8 @@ pub trait VectorIndex: Send + Sync {
     ) -> Result<Vec<(u64, f32)>>;
     /// Points inserted, removed ones included.
     fn len(&self) -> usize;
+    /// Ids of every point inserted, removed ones included (`quarry check`).
+    fn ids(&self) -> Vec<u64>;
     /// Whether searches scan every point (results are exact).
     fn is_exact(&self) -> bool {
         false
@@ -254,6 +256,14 @@ impl HnswIndex {
 }
 
 impl VectorIndex for HnswIndex {
+    fn ids(&self) -> Vec<u64> {
+        self.graph
+            .get_point_indexation()
+            .into_iter()
+            .map(|p| p.get_origin_id() as u64)
+            .collect()
+    }
+
     fn insert(&self, points: &[Point]) -> Result<()> {
         if points.len() >= 64 {
             let refs: Vec<(&[f32], usize)> = points
@@ -344,6 +354,13 @@ pub struct ExactIndex {
 }
 
 impl VectorIndex for ExactIndex {
+    fn ids(&self) -> Vec<u64> {
+        self.points
+            .read()
+            .map(|p| p.iter().map(|(id, _)| *id).collect())
+            .unwrap_or_default()
+    }
+
     fn insert(&self, points: &[Point]) -> Result<()> {
         self.points
             .write()
@@ -505,14 +522,22 @@ pub struct Snapshot {
     pub watermark: u64,
 }
 
-/// Loads the snapshot `root/CURRENT` points at. `Ok(None)` when there is none;
-/// an error when it exists but is damaged or from another model (the caller
-/// rebuilds from the store).
-pub fn load_snapshot(
-    root: &Path,
-    model_id: &str,
-    options: &HnswOptions,
-) -> Result<Option<Snapshot>> {
+/// Checks the snapshot `root/CURRENT` points at against its manifest's
+/// checksums without loading it: its name and point count, `None` when
+/// there is none, an error naming what differs.
+pub fn verify_snapshot(root: &Path, model_id: &str) -> Result<Option<(String, usize)>> {
+    Ok(checked_manifest(root, model_id)?.map(|(dir, m)| {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (name, m.points)
+    }))
+}
+
+/// The directory and manifest of the snapshot `root/CURRENT` names, once
+/// every file matches its checksum; `None` when there is no snapshot.
+fn checked_manifest(root: &Path, model_id: &str) -> Result<Option<(PathBuf, Manifest)>> {
     let current = root.join("CURRENT");
     let name = match std::fs::read_to_string(&current) {
         Ok(n) => n.trim().to_owned(),
@@ -535,6 +560,24 @@ pub fn load_snapshot(
             return Err(corrupt(format!("{file} does not match its checksum")));
         }
     }
+    Ok(Some((dir, manifest)))
+}
+
+/// Loads the snapshot `root/CURRENT` points at. `Ok(None)` when there is none;
+/// an error when it exists but is damaged or from another model (the caller
+/// rebuilds from the store).
+pub fn load_snapshot(
+    root: &Path,
+    model_id: &str,
+    options: &HnswOptions,
+) -> Result<Option<Snapshot>> {
+    let Some((dir, manifest)) = checked_manifest(root, model_id)? else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| Error::Corrupt {
+        what: format!("vector snapshot {}", dir.display()),
+        reason,
+    };
     // The loaded graph borrows its `HnswIo` for its whole life (the lifetime
     // exists for mmap, which we do not use). Leaking the small reader once per
     // load gives the `'static` graph the knowledge base keeps.

@@ -32,6 +32,8 @@ pub(super) struct Local {
 pub(super) fn open_keywords(dir: &Path) -> Result<(KeywordIndex, u64)> {
     match KeywordIndex::open(dir) {
         Ok((index, watermark)) if index.schema_matches() => Ok((index, watermark)),
+        // Not damage: rebuilding would delete a good index it cannot write.
+        Err(e @ (Error::DiskFull(_) | Error::Io { .. })) => Err(e),
         result => {
             if let Err(e) = &result {
                 tracing::warn!("keyword index unusable, rebuilding from the store: {e}");
@@ -83,8 +85,10 @@ pub(super) fn check_model(
 }
 
 impl KnowledgeBase {
-    /// Replays chunks the keyword index has not seen (a crash between the
-    /// store's commit and the index's).
+    /// Replays what the keyword index missed when a crash came between the
+    /// store's commit and the index's: chunks added since its watermark,
+    /// and chunks the store removed meanwhile (found when the counts
+    /// differ).
     pub(super) fn catch_up_keywords(&self, watermark: u64) -> Result<()> {
         let Some(local) = self.local() else {
             return Ok(());
@@ -101,6 +105,22 @@ impl KnowledgeBase {
                 "keyword index caught up from the store"
             );
             local.keywords.apply(&batch, &[], highest)?;
+        }
+        let live = local.live.read().map_err(|_| poisoned())?;
+        if local.keywords.len() != live.len() as u64 {
+            let removed: Vec<u64> = local
+                .keywords
+                .ids()?
+                .into_iter()
+                .filter(|id| !live.contains(id))
+                .collect();
+            if !removed.is_empty() {
+                tracing::info!(
+                    chunks = removed.len(),
+                    "keyword index: chunks the store removed before a crash dropped"
+                );
+                local.keywords.apply(&[], &removed, highest)?;
+            }
         }
         Ok(())
     }

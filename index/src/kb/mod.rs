@@ -22,7 +22,9 @@ use crate::vector::{ExactIndex, HnswIndex, HnswOptions, VectorIndex};
 use crate::{ContentHash, Error, Result};
 use local::{Local, WriterState, check_model, lock_dir, open_keywords};
 
+mod check;
 mod local;
+pub use check::{Agreement, CheckReport, SnapshotState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -211,6 +213,14 @@ impl KnowledgeBase {
         };
         kb.load_vectors()?;
         kb.catch_up_keywords(keyword_watermark)?;
+        // The lock is ours, so a job still marked running belongs to a
+        // process that died (a killed `quarry ingest`): queue it again.
+        // Best effort: a read on a full disk must still open.
+        match kb.store.requeue_running() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "jobs of a process that stopped are queued again"),
+            Err(e) => tracing::warn!("cannot queue interrupted jobs again: {e}"),
+        }
         Ok(kb)
     }
 
@@ -587,6 +597,20 @@ impl KnowledgeBase {
         )?;
         state.unsaved = 0;
         Ok(())
+    }
+
+    /// Drops cached vectors no chunk uses any more (replaced or removed
+    /// text), once they exceed a tenth of the chunks (at least 64), so
+    /// the cache stays bounded by what is indexed. Returns how many.
+    pub fn collect_garbage(&self) -> Result<usize> {
+        let stats = self.store.stats()?;
+        let slack = (stats.chunks / 10).max(64);
+        if stats.embeddings <= stats.chunks + slack {
+            return Ok(0);
+        }
+        let pruned = self.store.prune_embeddings()?;
+        tracing::debug!(pruned_embeddings = pruned, "embedding cache pruned");
+        Ok(pruned)
     }
 
     /// Rebuilds the vector index from the live chunks, dropping tombstones and

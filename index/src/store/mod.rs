@@ -168,6 +168,10 @@ pub trait ChunkStore: Send + Sync {
     fn stats(&self) -> Result<StoreStats>;
     /// Drops cached vectors no chunk uses; returns how many.
     fn prune_embeddings(&self) -> Result<usize>;
+    /// What is wrong inside the store (`quarry check`): the database's own
+    /// integrity check, chunks whose document or vector is missing,
+    /// documents without chunks. Empty when sound.
+    fn integrity(&self) -> Result<Vec<String>>;
     fn meta(&self, key: &str) -> Result<Option<String>>;
     fn set_meta(&self, key: &str, value: &str) -> Result<()>;
     /// Every metadata entry (key, value), sorted by key.

@@ -391,6 +391,39 @@ impl ChunkStore for SqliteStore {
         })
     }
 
+    fn integrity(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut problems = Vec::new();
+            let mut stmt = c.prepare("PRAGMA quick_check")?;
+            for line in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                let line = line?;
+                if line != "ok" {
+                    problems.push(format!("sqlite: {line}"));
+                }
+            }
+            for (what, sql) in [
+                (
+                    "chunks without their document",
+                    "SELECT count(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.uri = c.doc_uri)",
+                ),
+                (
+                    "chunks without a stored vector",
+                    "SELECT count(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash = c.content_hash)",
+                ),
+                (
+                    "documents without chunks",
+                    "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.doc_uri = d.uri)",
+                ),
+            ] {
+                let n: i64 = c.query_row(sql, [], |r| r.get(0))?;
+                if n > 0 {
+                    problems.push(format!("{n} {what}"));
+                }
+            }
+            Ok(problems)
+        })
+    }
+
     fn prune_embeddings(&self) -> Result<usize> {
         self.write(|c| {
             Ok(c.execute(
@@ -592,10 +625,18 @@ impl ChunkStore for SqliteStore {
 
     fn requeue_running(&self) -> Result<usize> {
         self.write(|c| {
-            Ok(c.execute(
+            let tx = c.transaction()?;
+            let n = tx.execute(
                 "UPDATE jobs SET status = 'queued', started_at = NULL WHERE status = 'running'",
                 [],
-            )?)
+            )?;
+            // Their sources are no longer syncing either.
+            tx.execute(
+                "UPDATE sources SET status = 'pending' WHERE status = 'syncing'",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(n)
         })
     }
 }

@@ -457,6 +457,31 @@ impl ChunkStore for PgStore {
         })
     }
 
+    fn integrity(&self) -> Result<Vec<String>> {
+        let s = &self.s;
+        let r = &self.query(
+            &format!(
+                "SELECT (SELECT count(*) FROM {s}.documents d WHERE NOT EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.doc_uri = d.uri)), \
+                 (SELECT count(*) FROM {s}.chunks c WHERE c.tsv IS NULL OR c.embedding IS NULL)"
+            ),
+            &[],
+        )?[0];
+        let mut problems = Vec::new();
+        for (i, what) in [
+            "documents without chunks",
+            "chunks without a vector or keywords",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let n = r.get::<_, i64>(i);
+            if n > 0 {
+                problems.push(format!("{n} {what}"));
+            }
+        }
+        Ok(problems)
+    }
+
     fn prune_embeddings(&self) -> Result<usize> {
         Ok(self.execute(
             &format!(
