@@ -21,6 +21,10 @@ pub enum Error {
     /// Content in a format quarry cannot read.
     #[error("{0}")]
     Unsupported(String),
+    /// Content that parses to nothing searchable (markup without text, a
+    /// body the parser rejects): refused before anything is stored.
+    #[error("{0}")]
+    Unindexable(String),
 }
 
 impl Error {
@@ -30,6 +34,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Invalid(_) | Error::Source(_) => "invalid_request",
             Error::Unsupported(_) => "unsupported_format",
+            Error::Unindexable(_) => "unindexable",
             Error::Index(e) => e.code(),
             Error::Document(_) => "document_error",
             Error::Pipeline(_) => "pipeline_error",
@@ -39,9 +44,11 @@ impl Error {
     /// True for errors the caller caused and can fix.
     pub fn is_user_error(&self) -> bool {
         match self {
-            Error::NotFound(_) | Error::Invalid(_) | Error::Source(_) | Error::Unsupported(_) => {
-                true
-            }
+            Error::NotFound(_)
+            | Error::Invalid(_)
+            | Error::Source(_)
+            | Error::Unsupported(_)
+            | Error::Unindexable(_) => true,
             Error::Index(e) => e.is_user_error(),
             Error::Document(_) | Error::Pipeline(_) => false,
         }

@@ -324,6 +324,22 @@ impl Pipeline {
         }))
     }
 
+    /// Parses and chunks content the caller is about to store (a pushed
+    /// article): [`Error::Unindexable`] when it would index to nothing, so
+    /// the write is refused instead of acknowledged and left unsearchable.
+    pub fn check_indexable(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let doc = self
+            .parse_with_budget(name, bytes.to_vec(), None, None)
+            .map_err(|e| Error::Unindexable(format!("{name}: {e}")))?;
+        let chunker = Chunker::new(self.options.chunk, self.kb.embedder().as_ref());
+        if chunker.chunk(&doc).is_empty() {
+            return Err(Error::Unindexable(format!(
+                "{name}: no text content to index (markup or whitespace only)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Parses on a thread of its own, with a large stack (a last guard
     /// against deep recursion in third-party parsers) and a time budget: a
     /// document that takes longer fails, and its thread is left to finish in

@@ -131,11 +131,28 @@ impl Syncer {
     }
 
     /// Jobs a crash left running go back to the queue (a sync is idempotent,
-    /// so running it again from the start is safe). Returns how many.
+    /// so running it again from the start is safe), and content stored by a
+    /// write the crash cut short (an article PUT, an upload) gets a job, so
+    /// what GET shows is also what search finds. Returns how many jobs.
     pub fn recover(&self) -> Result<usize> {
         let mut n = 0;
         for (_, kb) in self.catalog.all() {
             n += kb.requeue_running()?;
+            let waiting: Vec<JobRecord> = kb
+                .jobs(256)?
+                .into_iter()
+                .filter(|j| matches!(j.status, JobStatus::Queued | JobStatus::Running))
+                .collect();
+            for source in kb.sources()? {
+                if kind_of(&source.spec).stored()
+                    && source.status == SourceStatus::Pending
+                    && !waiting.iter().any(|j| j.source_id == source.id)
+                {
+                    tracing::info!(source = %source.id, "an interrupted write is indexed again");
+                    kb.create_job(&source.id, None, "recover")?;
+                    n += 1;
+                }
+            }
         }
         Ok(n)
     }
@@ -262,6 +279,7 @@ impl Syncer {
         }
         record_metrics(&job, result.as_ref().ok());
         kb.update_job(&job)?;
+        super::sources::collect_garbage(kb);
         let outcome = match nothing_worked {
             Some(why) => Err(Error::Source(why)),
             None => result,

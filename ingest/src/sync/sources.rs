@@ -5,11 +5,12 @@
 use super::dispatch::kind_of;
 use super::records::{put_source, upload_name, upload_partner, with_spec};
 use super::syncer::{Syncer, source_record};
+use crate::pipeline::Pipeline;
 use crate::report::{IngestReport, NoProgress, Progress};
 use crate::{Error, Result};
 use quarry_index::{
     JobRecord, KnowledgeBase, SourceBlob, SourceKind, SourceRecord, SourceSettings, SourceSpec,
-    WriteOp,
+    SourceStatus, WriteOp,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -65,22 +66,57 @@ pub struct Applied {
 /// Longest article or short-answer body accepted, in bytes.
 const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
 
+/// Prunes the embedding cache after a write; a failure only delays it.
+pub(super) fn collect_garbage(kb: &KnowledgeBase) {
+    if let Err(e) = kb.collect_garbage() {
+        tracing::warn!("pruning the embedding cache failed: {e}");
+    }
+}
+
+/// Longest uploaded file name, in bytes (a file system's NAME_MAX).
+const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// Longest citation URL accepted with an article.
+const MAX_URL_BYTES: usize = 2048;
+
+/// An article's citation URL: absolute http(s) only, since clients render
+/// it as a link (`javascript:` and `data:` would run in the visitor's page).
+fn validate_citation_url(url: &str) -> Result<()> {
+    let parsed = url::Url::parse(url.trim())
+        .map_err(|e| Error::Invalid(format!("article url {url:?} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(Error::Invalid(format!(
+            "article url must be an http or https URL, not {:?}",
+            parsed.scheme()
+        )));
+    }
+    if url.len() > MAX_URL_BYTES {
+        return Err(Error::Invalid(format!(
+            "article url is {} bytes; the limit is {MAX_URL_BYTES}",
+            url.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Most variants one short answer takes.
 const MAX_VARIANTS: usize = 50;
 
 /// Checks a caller-chosen id (an article's, a short answer's): 1–200 of
-/// `A-Z a-z 0-9 . _ ~ : -`, so it is safe in a URL path.
+/// `A-Z a-z 0-9 . _ ~ : -`, not dots alone, so it is safe in a URL path
+/// (clients and proxies resolve `.` and `..` segments away).
 pub fn validate_external_id(what: &str, id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 200
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._~:-".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"._~:-".contains(&b))
+        && !id.bytes().all(|b| b == b'.');
     if ok {
         Ok(())
     } else {
         Err(Error::Invalid(format!(
-            "{what} id {id:?} must be 1-200 characters of A-Z, a-z, 0-9, '.', '_', '~', ':' and '-'"
+            "{what} id {id:?} must be 1-200 characters of A-Z, a-z, 0-9, '.', '_', '~', ':' and '-', and not dots alone"
         )))
     }
 }
@@ -172,6 +208,14 @@ impl Syncer {
             .map(|n| n.to_string_lossy().into_owned())
             .filter(|n| !n.is_empty() && !n.starts_with('.'))
             .ok_or_else(|| Error::Invalid(format!("bad file name {:?}", upload.name)))?;
+        // The name becomes the document's URI and citation: keep it to what
+        // a file system holds.
+        if name.len() > MAX_FILE_NAME_BYTES || name.chars().any(char::is_control) {
+            let shown: String = name.chars().take(60).collect();
+            return Err(Error::Invalid(format!(
+                "file name {shown:?}… must be at most {MAX_FILE_NAME_BYTES} bytes without control characters"
+            )));
+        }
         // A format known to be unreadable is refused now, not acknowledged
         // and failed later.
         let input = quarry_formats::Input {
@@ -232,6 +276,9 @@ impl Syncer {
         if input.body.trim().is_empty() {
             return Err(Error::Invalid("article body is empty".into()));
         }
+        if let Some(url) = &input.url {
+            validate_citation_url(url)?;
+        }
         let extension = match input.format.as_deref() {
             Some("html") => "html",
             Some("markdown" | "md") => "md",
@@ -270,10 +317,27 @@ impl Syncer {
         record: &SourceRecord,
         blob: Option<SourceBlob>,
     ) -> Result<Applied> {
+        if let Some(blob) = &blob {
+            if blob.bytes.contains(&0) {
+                return Err(Error::Unindexable(format!(
+                    "{}: the text contains NUL characters",
+                    blob.name
+                )));
+            }
+            Pipeline::new(kb.clone(), self.registry.clone(), self.ingest)
+                .check_indexable(&blob.name, &blob.bytes)?;
+        }
+        // Pending until indexed: a crash in between leaves it for
+        // [`Syncer::recover`] to index at the next start.
+        let record = &SourceRecord {
+            status: SourceStatus::Pending,
+            ..record.clone()
+        };
         put_source(kb, record, blob)?;
         let report = self.sync_now(kb, record, None, &NoProgress, self.ingest.prune);
         self.finish_source(kb, &record.id, &report)?;
         let report = report?;
+        collect_garbage(kb);
         self.check_conflicts(kb);
         let source = source_record(kb, &record.id)?;
         Ok(Applied { source, report })
