@@ -86,6 +86,8 @@ impl ApiError {
             } else if matches!(e, quarry_index::Error::Unavailable(_)) {
                 // The shared database is down or out of connections: retry.
                 StatusCode::SERVICE_UNAVAILABLE
+            } else if matches!(e, quarry_index::Error::DiskFull(_)) {
+                StatusCode::INSUFFICIENT_STORAGE
             } else {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -104,6 +106,7 @@ impl ApiError {
                 I::NotFound(_) => StatusCode::NOT_FOUND,
                 I::Invalid(_) | I::Source(_) => StatusCode::BAD_REQUEST,
                 I::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                I::Unindexable(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 I::Index(e) => index(e),
                 I::Document(_) | I::Pipeline(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },

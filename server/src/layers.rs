@@ -4,6 +4,8 @@
 //!   echoed on the response, in the access log's span, and in error bodies;
 //! - an access log (`tower_http::trace`, target `quarry::access`);
 //! - CORS for the configured origins (none: same-origin only);
+//! - with an open API (no token), requests for other host names and
+//!   writes from other origins are refused (DNS rebinding, CSRF);
 //! - a request timeout (408);
 //! - every error as JSON: axum's own rejections (path, query string,
 //!   multipart, body limit) and tower-http's answers become
@@ -32,6 +34,11 @@ pub struct HttpOptions {
     pub cors_origins: Vec<String>,
     /// Longest a request may take.
     pub request_timeout: Duration,
+    /// The API is open (no token) and serves this machine only: refuse
+    /// requests addressed to another host name (DNS rebinding) and writes
+    /// from a page of another origin (cross-site requests need no
+    /// preflight for a form or multipart upload).
+    pub local_only: bool,
 }
 
 impl Default for HttpOptions {
@@ -39,6 +46,7 @@ impl Default for HttpOptions {
         Self {
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(60),
+            local_only: false,
         }
     }
 }
@@ -80,6 +88,12 @@ pub fn wrap(app: Router, options: &HttpOptions) -> Router {
             options.request_timeout,
         ))
         .layer(axum::middleware::from_fn(json_errors_and_metrics));
+    if options.local_only {
+        let allowed = options.cors_origins.clone();
+        app = app.layer(axum::middleware::from_fn(move |r, n| {
+            local_only(allowed.clone(), r, n)
+        }));
+    }
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
@@ -115,6 +129,68 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .expose_headers([REQUEST_ID])
             .max_age(Duration::from_secs(600)),
     )
+}
+
+/// Whether `host` (a Host header's name, without the port) names this
+/// machine.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host name of a Host header or an origin's authority, without port.
+fn host_name(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    authority.split(':').next().unwrap_or_default()
+}
+
+/// See [`HttpOptions::local_only`].
+async fn local_only(allowed: Vec<String>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default()
+        .to_owned();
+    if !is_loopback_host(host_name(&host)) {
+        return ApiError::http(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            format!(
+                "Host {host:?} is not this machine; an API without tokens answers only requests to localhost (set QUARRY_ADMIN_TOKEN to serve other hosts)"
+            ),
+        )
+        .into_response();
+    }
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && !safe
+    {
+        let authority = origin.split_once("://").map_or("", |(_, a)| a);
+        let same = authority.eq_ignore_ascii_case(&host);
+        let listed = allowed
+            .iter()
+            .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin));
+        if !same && !listed {
+            return ApiError::http(
+                StatusCode::FORBIDDEN,
+                "cross_origin",
+                format!("a page of {origin} may not change this API (not in server.cors_origins)"),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Runs the request with its id in scope; turns any non-JSON error into the

@@ -20,6 +20,7 @@
 mod error;
 pub mod guard;
 mod layers;
+mod listen;
 pub mod metrics;
 pub mod openapi;
 mod request_id;
@@ -27,6 +28,7 @@ mod routes;
 
 pub use error::{ApiError, ApiResult};
 pub use layers::{HttpOptions, REQUEST_ID};
+pub use listen::ConnectionLimits;
 
 use axum::Router;
 use quarry_ingest::Syncer;
@@ -134,11 +136,12 @@ pub fn openapi_document(
     routes::ops::document(api_router(service, Some(admin), &Options::default()).into_openapi())
 }
 
-/// Serves `app` until `shutdown` resolves. `on_bound` learns the real
-/// address (port 0 picks a free one).
+/// Serves `app` until `shutdown` resolves, within `limits`. `on_bound`
+/// learns the real address (port 0 picks a free one).
 pub async fn serve(
     addr: SocketAddr,
     app: Router,
+    limits: ConnectionLimits,
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -146,7 +149,5 @@ pub async fn serve(
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    listen::run(listener, app, limits, shutdown).await
 }

@@ -72,6 +72,10 @@ fn describe() {
         "HTTP request latency by route"
     );
     describe_counter!("quarry_http_errors_total", "Error responses by error code");
+    describe_counter!(
+        "quarry_http_connections_refused_total",
+        "Connections closed at once because a connection cap was reached"
+    );
     describe_histogram!(
         "quarry_query_stage_seconds",
         Unit::Seconds,
@@ -102,6 +106,11 @@ pub fn http_request(route: &str, method: &Method, status: StatusCode, took: Dura
 }
 
 /// One error response, by code.
+/// A connection over a cap, closed unserved.
+pub fn connection_refused() {
+    metrics::counter!("quarry_http_connections_refused_total").increment(1);
+}
+
 pub fn error(code: &'static str) {
     metrics::counter!("quarry_http_errors_total", "code" => code).increment(1);
 }

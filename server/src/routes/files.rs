@@ -37,8 +37,13 @@ async fn upload(
     let mut file: Option<(String, Option<String>, Vec<u8>)> = None;
     let mut title = None;
     let mut settings = SourceSettings::default();
+    let mut seen = std::collections::HashSet::new();
     while let Some(field) = form.next_field().await.map_err(|e| bad(e.body_text()))? {
         let name = field.name().unwrap_or_default().to_owned();
+        // One of each part: a second `file` would silently replace the first.
+        if !seen.insert(name.clone()) {
+            return Err(bad(format!("the form has more than one {name:?} part")));
+        }
         match name.as_str() {
             "file" => {
                 let file_name = field

@@ -1,5 +1,5 @@
 //! Knowledge bases: `GET /v1/kb`, `PUT|GET|DELETE /v1/kb/{kb}`,
-//! `POST /v1/kb/{kb}/tokens`.
+//! `POST /v1/kb/{kb}/tokens`, `POST /v1/kb/{kb}/check`.
 
 use crate::AdminState;
 use crate::error::{ApiError, ApiResult, blocking};
@@ -210,9 +210,41 @@ async fn rotate_tokens(
     .await
 }
 
+/// `POST /v1/kb/{kb}/check` query string.
+#[derive(Debug, Default, Deserialize)]
+struct CheckParams {
+    #[serde(default)]
+    repair: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/kb/{kb}/check",
+    tag = "knowledge-bases",
+    summary = "Whether the store, keyword index and vector index agree (counts, ids, snapshot checksums); `?repair=true` rebuilds what differs from the store.",
+    params(
+        ("kb" = String, Path, description = "Knowledge-base name"),
+        ("repair" = Option<bool>, Query, description = "Rebuild what differs"),
+    ),
+    responses(
+        (status = 200, description = "The check report (`consistent`)", body = Object),
+        (status = "4XX", description = "A caller error", body = crate::error::ErrorBody),
+        (status = "5XX", description = "A server error", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn check(
+    State(s): State<AdminState>,
+    KbAdmin { kb }: KbAdmin,
+    axum::extract::Query(params): axum::extract::Query<CheckParams>,
+) -> ApiResult<Json<quarry_index::CheckReport>> {
+    blocking(move || Ok(Json(s.syncer.kb(&kb)?.check(params.repair)?))).await
+}
+
 pub fn routes() -> OpenApiRouter<AdminState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(create, delete, stats, update))
         .routes(routes!(rotate_tokens))
+        .routes(routes!(check))
 }
