@@ -31,6 +31,14 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Longest a request may take before it is answered 408.
     pub request_timeout_secs: u64,
+    /// Longest a client may take to send a request's head; slower
+    /// connections are closed (slowloris).
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// Open connections from one address at most (raise it behind a
+    /// reverse proxy, where every client has the proxy's address).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +49,9 @@ impl Default for ServerConfig {
             import_roots: Vec::new(),
             cors_origins: Vec::new(),
             request_timeout_secs: 60,
+            header_read_timeout_secs: 10,
+            max_connections: 1024,
+            max_connections_per_ip: 256,
         }
     }
 }
@@ -303,11 +314,29 @@ impl Config {
                 "analytics: retention_days and queue must be at least 1, gap_similarity between 0 and 1"
             );
         }
-        for token in [&self.auth.admin_token, &self.auth.query_token]
-            .into_iter()
-            .flatten()
+        let server = &self.server;
+        if server.header_read_timeout_secs == 0
+            || server.max_connections == 0
+            || server.max_connections_per_ip == 0
         {
-            if !token.trim().is_empty() && token.trim().len() < 16 {
+            bail!(
+                "server: header_read_timeout_secs, max_connections and max_connections_per_ip must be at least 1"
+            );
+        }
+        for (name, token) in [
+            ("admin_token", &self.auth.admin_token),
+            ("query_token", &self.auth.query_token),
+        ] {
+            let Some(token) = token else { continue };
+            // A blank token must not read as "no token" (an open API): the
+            // operator meant to close it.
+            if token.trim().is_empty() {
+                bail!(
+                    "auth.{name} (QUARRY_{}) is set but blank; set a token of at least 16 characters, or remove the setting for an open API",
+                    name.to_ascii_uppercase()
+                );
+            }
+            if token.trim().len() < 16 {
                 bail!("auth tokens must be at least 16 characters");
             }
         }
@@ -363,5 +392,20 @@ mod tests {
         let mut c = Config::default();
         c.ingest.chunk.target_tokens = 300;
         assert!(c.validate().is_err());
+    }
+    #[test]
+    fn blank_tokens_are_refused_not_read_as_unset() {
+        for blank in ["", "                ", "\t\n"] {
+            let mut c = Config::default();
+            c.auth.admin_token = Some(blank.into());
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("blank"), "{e}");
+            let mut c = Config::default();
+            c.auth.query_token = Some(blank.into());
+            assert!(c.validate().is_err());
+        }
+        let mut c = Config::default();
+        c.auth.admin_token = Some("0123456789abcdef".into());
+        c.validate().unwrap();
     }
 }

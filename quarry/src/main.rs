@@ -89,6 +89,19 @@ enum Command {
     },
     /// Counts of documents, chunks and vectors.
     Status,
+    /// Whether the store, the keyword index and the vector index agree
+    /// (counts, ids, snapshot checksums); exits 1 when they do not.
+    Check {
+        /// Rebuild what differs from the store, then check again.
+        #[arg(long)]
+        repair: bool,
+        /// Every knowledge base, not only `--kb`'s.
+        #[arg(long)]
+        all: bool,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Where the configuration, the data and every model file were found
     /// (or every place looked in), and whether a server holds the data.
     Doctor,
@@ -140,6 +153,7 @@ fn run(cli: Cli) -> Result<()> {
     let remote = match &cli.command {
         Command::Query { .. }
         | Command::Status
+        | Command::Check { all: false, .. }
         | Command::Sources { .. }
         | Command::Sync { .. }
         | Command::Ingest { .. } => cli.globals.remote(&config),
@@ -194,6 +208,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status => match &remote {
             Some(r) => commands::remote::status(r, &kb),
             None => commands::status::status(&config, &kb),
+        },
+        Command::Check { repair, all, json } => match &remote {
+            Some(r) => commands::check::remote(r, &kb, repair, json),
+            None => commands::check::check(&config, &kb, all, repair, json),
         },
         Command::Doctor => commands::status::doctor(&config),
         Command::Bench { .. } | Command::Completions { .. } | Command::Man => {

@@ -151,9 +151,15 @@ impl Retriever {
     }
 
     fn validate(&self, req: &QueryRequest) -> Result<(String, usize)> {
-        let query = req.query.trim();
-        if query.is_empty() {
-            return Err(Error::bad_request("empty_query", "query must not be empty"));
+        let cleaned = strip_invisible(&req.query);
+        let query = cleaned.trim();
+        // Zero-width characters, NULs or punctuation alone give the models
+        // nothing to match, yet would still return the nearest passages.
+        if !query.chars().any(char::is_alphanumeric) {
+            return Err(Error::bad_request(
+                "empty_query",
+                "query must contain a letter or a digit",
+            ));
         }
         let chars = query.chars().count();
         if chars > self.options.max_query_chars {
@@ -691,6 +697,18 @@ fn normalise(text: &str) -> String {
         .to_lowercase()
 }
 
+/// The query without control and zero-width (format) characters, which
+/// carry no meaning for retrieval and can hide an empty query.
+fn strip_invisible(query: &str) -> String {
+    query
+        .chars()
+        .filter(|c| {
+            !(c.is_control() && !c.is_whitespace()
+                || matches!(*c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,6 +720,26 @@ mod tests {
             ..QueryOptions::default()
         };
         fuse(v, k, &options).into_iter().map(|c| c.id).collect()
+    }
+
+    #[test]
+    fn invisible_characters_do_not_make_a_query() {
+        for q in [
+            "\u{200B}\u{200C}\u{FEFF}",
+            "\0\0\0",
+            "\u{2060} \0 ?!",
+            "\u{00AD}",
+        ] {
+            assert!(
+                !strip_invisible(q).chars().any(char::is_alphanumeric),
+                "{q:?}"
+            );
+        }
+        assert_eq!(
+            strip_invisible("re\u{200B}turns\0 policy"),
+            "returns policy"
+        );
+        assert_eq!(strip_invisible("retour\tbeleid"), "retour\tbeleid");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod bench;
+pub mod check;
 pub mod ingest;
 pub mod kb;
 pub mod query;

@@ -73,6 +73,7 @@ pub fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
         http: quarry_server::HttpOptions {
             cors_origins: config.server.cors_origins.clone(),
             request_timeout: std::time::Duration::from_secs(config.server.request_timeout_secs),
+            local_only: open,
         },
         sync_alive: Some(sync_alive),
     };
@@ -85,6 +86,13 @@ pub fn serve(config: &Config, addr: SocketAddr) -> Result<()> {
         quarry_server::serve(
             addr,
             app,
+            quarry_server::ConnectionLimits {
+                header_read_timeout: std::time::Duration::from_secs(
+                    config.server.header_read_timeout_secs,
+                ),
+                max_connections: config.server.max_connections,
+                max_connections_per_ip: config.server.max_connections_per_ip,
+            },
             |bound| {
                 quarry::remote::announce(&config.data_dir, bound);
                 println!("quarry listening on http://{bound}");

@@ -390,3 +390,23 @@ pub fn file_of(passage: &Value) -> String {
     let uri = passage["citation"]["uri"].as_str().unwrap_or_default();
     uri.rsplit('/').next().unwrap_or_default().to_owned()
 }
+
+/// The LD_PRELOAD fault layer (`tests/faults/faultfs.c`), built once.
+pub fn faultfs() -> PathBuf {
+    static LIB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, lib) = LIB.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("libfaultfs.so");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/faults/faultfs.c");
+        let status = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&lib)
+            .arg(&source)
+            .arg("-ldl")
+            .status()
+            .expect("a C compiler (cc) builds the fault layer");
+        assert!(status.success(), "building {}", source.display());
+        (dir, lib)
+    });
+    lib.clone()
+}
