@@ -13,6 +13,7 @@ pub mod eval;
 pub mod gaps;
 pub mod load;
 pub mod scale;
+pub mod soak;
 
 use quarry_formats::{Input, Registry};
 use quarry_index::{Catalog, DEFAULT_KB, Embedder};
@@ -578,6 +579,7 @@ impl Served {
         let server = runtime.spawn(quarry_server::serve(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             quarry_server::router(service, None, quarry_server::Options::default()),
+            quarry_server::ConnectionLimits::default(),
             move |addr| {
                 let _ = addr_tx.send(addr);
             },

@@ -9,6 +9,7 @@ use quarry::config::Config;
 use quarry_index::Catalog;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Measure embedder and ingest throughput, query latency and hit@3 on a
 /// corpus, or run one of the benchmarks below.
@@ -168,6 +169,31 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A long soak: query clients and article writers at once against
+    /// `quarry serve` for a fixed time; errors, p50/p99 and the server's
+    /// memory per window, then `quarry check` on the data. Fails on any
+    /// error or an inconsistent index.
+    Soak {
+        #[arg(long, default_value = "corpora/sqlite-sample")]
+        corpus: PathBuf,
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Seconds per report row.
+        #[arg(long, default_value_t = 60)]
+        window_secs: u64,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        #[arg(long, default_value_t = 2)]
+        writers: usize,
+        /// Distinct articles each writer creates, replaces and deletes.
+        #[arg(long, default_value_t = 50)]
+        articles: usize,
+        /// Small run for CI: 30 s, 5 s windows, 2 clients, 1 writer.
+        #[arg(long)]
+        quick: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Crawl throughput: serve a generated help site on 127.0.0.1 and crawl
     /// it twice (full, then conditional requests).
     Crawl {
@@ -293,6 +319,36 @@ fn run(cli: Cli) -> Result<()> {
             ..
         } => bench_gaps(&config, &thresholds, json),
         Cli {
+            what:
+                Some(BenchCommand::Soak {
+                    corpus,
+                    minutes,
+                    window_secs,
+                    clients,
+                    writers,
+                    articles,
+                    quick,
+                    json,
+                }),
+            ..
+        } => bench_soak(
+            &config,
+            quarry_bench::soak::SoakOptions {
+                exe: quarry_binary()?,
+                args: config_path
+                    .iter()
+                    .flat_map(|p| [std::ffi::OsString::from("--config"), p.into()])
+                    .collect(),
+                corpus,
+                duration: Duration::from_secs_f64(if quick { 30.0 } else { minutes * 60.0 }),
+                window: Duration::from_secs(if quick { 5 } else { window_secs.max(1) }),
+                query_clients: if quick { 2 } else { clients },
+                writers: if quick { 1 } else { writers },
+                articles_per_writer: articles,
+            },
+            json,
+        ),
+        Cli {
             what: Some(BenchCommand::Crawl { pages, quick, json }),
             ..
         } => bench_crawl(&config, if quick { 200 } else { pages }, json),
@@ -351,6 +407,28 @@ fn run(cli: Cli) -> Result<()> {
             min_recall_at_10,
         ),
     }
+}
+
+fn bench_soak(config: &Config, options: quarry_bench::soak::SoakOptions, json: bool) -> Result<()> {
+    let report =
+        quarry_bench::soak::run_soak(embedder(config)?, config.index, config.ingest, &options)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", quarry_bench::soak::table(&report));
+    }
+    if report.error_count() > 0 || !report.consistent {
+        bail!(
+            "soak: {} errors, index {}",
+            report.error_count(),
+            if report.consistent {
+                "consistent"
+            } else {
+                "inconsistent"
+            }
+        );
+    }
+    Ok(())
 }
 
 fn bench_load(config: &Config, options: quarry_bench::load::LoadOptions, json: bool) -> Result<()> {
