@@ -37,6 +37,9 @@ run() { # name, then the quarry arguments
 # multilingual model) measure 0.98, 0.96 and 0.89, floor 0.85.
 run sample bench $quick ${quick:+--min-recall-at-10 0.95}
 run load-sample bench load $quick
+# Queries and article writes at once (30 minutes; --quick: 30 s); fails on
+# any error or if quarry check finds the indexes disagreeing afterwards.
+run soak bench soak $quick
 run crawl bench crawl $quick
 run eval bench eval $quick ${quick:+corpora/dev/gnome-en corpora/dev/gnome-de corpora/dev/gnome-de-en --min-recall-at-10 0.85}
 # The embedded backend against PostgreSQL + pgvector (a throwaway server

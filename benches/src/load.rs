@@ -118,6 +118,10 @@ impl ServeProcess {
         format!("{}/v1/query", self.base)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// (VmRSS, VmHWM) of the server process in bytes (Linux; zeros
     /// elsewhere).
     pub fn memory(&self) -> (u64, u64) {

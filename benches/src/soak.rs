@@ -44,8 +44,11 @@ pub struct SoakWindow {
     pub query_p99_ms: f64,
     pub write_p50_ms: f64,
     pub write_p99_ms: f64,
-    /// The server's resident memory at the window's end, MB.
+    /// The server's resident memory at the window's end, MB, and the part
+    /// of it that is anonymous (heap: not mapped files such as the keyword
+    /// index's segments).
     pub rss_mb: f64,
+    pub rss_anon_mb: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,12 +168,18 @@ pub fn run_soak(
     }
     let mut args = options.args.clone();
     args.extend([OsString::from("--data-dir"), temp.path().into()]);
-    let server = ServeProcess::start(&options.exe, &args, &[], Duration::from_secs(600))?;
+    // The server's access log would drown the report.
+    let server = ServeProcess::start(
+        &options.exe,
+        &args,
+        &[("RUST_LOG", "warn".to_owned())],
+        Duration::from_secs(600),
+    )?;
     let query_url = server.query_url();
     let article_url =
         |w: usize, i: usize| format!("{}/v1/kb/default/articles/soak-{w}-{i}", server.base);
     let samples: Mutex<Vec<Sample>> = Mutex::new(Vec::new());
-    let memory: Mutex<Vec<(f64, u64)>> = Mutex::new(Vec::new());
+    let memory: Mutex<Vec<(f64, (u64, u64))>> = Mutex::new(Vec::new());
     let stop = AtomicBool::new(false);
     let live = Mutex::new(0usize);
     let started = Instant::now();
@@ -223,7 +232,7 @@ pub fn run_soak(
                     let t = Instant::now();
                     // One write in eight deletes an existing article; the
                     // rest create or replace.
-                    let result = if exists[id] && revision % 8 == 0 {
+                    let result = if exists[id] && revision.is_multiple_of(8) {
                         let r = agent.delete(&url).call().map(|_| ());
                         if r.is_ok() {
                             exists[id] = false;
@@ -253,7 +262,7 @@ pub fn run_soak(
             while !stop.load(Ordering::Relaxed) {
                 if Instant::now() >= next {
                     if let Ok(mut m) = memory.lock() {
-                        m.push((started.elapsed().as_secs_f64(), server.memory().0));
+                        m.push((started.elapsed().as_secs_f64(), rss_and_anon(server)));
                     }
                     next += options.window;
                 }
@@ -269,11 +278,17 @@ pub fn run_soak(
     });
     let seconds = started.elapsed().as_secs_f64();
     let (_, peak) = server.memory();
-    let last_rss = server.memory().0;
+    let last_rss = rss_and_anon(&server);
     drop(server); // SIGTERM, and wait: the data folder is closed before the check.
     let samples = samples.into_inner().unwrap_or_default();
     let mut memory = memory.into_inner().unwrap_or_default();
-    memory.push((seconds, last_rss));
+    // The requests that ended after the last reading, unless there are none.
+    if samples
+        .iter()
+        .any(|s| s.at >= memory.last().map_or(0.0, |m| m.0))
+    {
+        memory.push((seconds, last_rss));
+    }
     let mb = |b: u64| b as f64 / 1e6;
     let mut windows = Vec::new();
     let mut from = 0.0;
@@ -303,7 +318,8 @@ pub fn run_soak(
             query_p99_ms: q.p99_ms,
             write_p50_ms: w.p50_ms,
             write_p99_ms: w.p99_ms,
-            rss_mb: mb(rss),
+            rss_mb: mb(rss.0),
+            rss_anon_mb: mb(rss.1),
         });
         from = end;
     }
@@ -323,8 +339,8 @@ pub fn run_soak(
         seconds,
         query_clients: options.query_clients,
         writers: options.writers,
-        rss_first_mb: memory.first().map_or(0.0, |m| mb(m.1)),
-        rss_last_mb: mb(last_rss),
+        rss_first_mb: memory.first().map_or(0.0, |m| mb(m.1.0)),
+        rss_last_mb: mb(last_rss.0),
         rss_peak_mb: mb(peak),
         windows,
         queries: Latency::of(&ok(false)),
@@ -339,6 +355,20 @@ pub fn run_soak(
         }),
         check,
     })
+}
+
+/// (VmRSS, RssAnon) of the server in bytes (Linux; zeros elsewhere).
+fn rss_and_anon(server: &ServeProcess) -> (u64, u64) {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("RssAnon:"))
 }
 
 /// `quarry [args] check --all --json` (args name the data folder): each
@@ -360,11 +390,11 @@ fn check_data(exe: &std::path::Path, args: &[OsString]) -> Result<serde_json::Va
 /// The report as Markdown: one row per window, then the totals.
 pub fn table(r: &SoakReport) -> String {
     let mut out = String::from(
-        "| at s | queries | writes | errors | query p50 / p99 ms | write p50 / p99 ms | serve RSS MB |\n|---|---|---|---|---|---|---|\n",
+        "| at s | queries | writes | errors | query p50 / p99 ms | write p50 / p99 ms | serve RSS MB (heap) |\n|---|---|---|---|---|---|---|\n",
     );
     for w in &r.windows {
         out.push_str(&format!(
-            "| {:.0} | {} | {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} |\n",
+            "| {:.0} | {} | {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} ({:.0}) |\n",
             w.at_s,
             w.queries,
             w.writes,
@@ -373,7 +403,8 @@ pub fn table(r: &SoakReport) -> String {
             w.query_p99_ms,
             w.write_p50_ms,
             w.write_p99_ms,
-            w.rss_mb
+            w.rss_mb,
+            w.rss_anon_mb
         ));
     }
     out.push_str(&format!(

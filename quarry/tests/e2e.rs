@@ -328,6 +328,7 @@ fn a_killed_ingest_leaves_a_readable_knowledge_base_that_resumes() {
         run_ok(quarry(data.path()).args(["query", "What is write-ahead logging?", "--json"]));
     let answer: Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(file_of(&answer["passages"][0]), "wal.html", "{answer:#}");
+    assert_check(data.path());
 }
 
 /// Every passage text of an answer, joined.
@@ -477,6 +478,7 @@ fn articles_short_answers_and_uploads_stay_in_step_over_http() {
         server.ask("how long does a refund take")["details"]["short_answer"],
         true
     );
+    assert_check(data.path());
 }
 
 #[test]
@@ -655,6 +657,7 @@ fn scheduled_resync_picks_up_a_changed_file_while_serving() {
         triggers.contains(&"schedule") && triggers.contains(&"cli"),
         "{triggers:?}"
     );
+    assert_check(data.path());
 }
 
 /// A path segment, percent-encoded (as the CLI encodes source ids).
@@ -765,6 +768,7 @@ fn folder_sources_over_http_sync_resync_one_document_and_change_settings() {
     assert!(answer["passages"][0]["citation"].is_null());
     let (_, stats) = server.get("/v1/kb/default");
     assert_eq!(stats["stats"]["documents"], 2);
+    assert_check(data.path());
 }
 
 /// A site imported over the admin API: the crawl runs as a job, its per-URL

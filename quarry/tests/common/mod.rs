@@ -162,6 +162,13 @@ pub fn run_ok(cmd: &mut Command) -> String {
     out.into_owned()
 }
 
+/// `quarry check` on a data directory (through its server when one holds
+/// it): the store, the keyword index and the vector index must agree.
+pub fn assert_check(data: &Path) {
+    let out = run_ok(quarry(data).arg("check"));
+    assert!(out.contains(": ok"), "{out}");
+}
+
 /// The sample corpus, ingested once.
 pub fn ingested() -> &'static Path {
     static DIR: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
