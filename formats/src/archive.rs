@@ -151,3 +151,76 @@ pub fn office_kind(bytes: &[u8]) -> Option<OfficeKind> {
 pub fn is_ole2(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
 }
+
+/// Checks an OLE2 compound file's allocation structure before calamine reads
+/// it: every sector the DIFAT, the FAT and the directory and mini-FAT chains
+/// name lies inside the file, and no chain loops. calamine indexes past its
+/// buffer (a panic) when a truncated or damaged file names a sector beyond
+/// the end. Returns why the file is unreadable.
+pub fn check_compound_file(bytes: &[u8]) -> std::result::Result<(), String> {
+    const RESERVED: u32 = 0xFFFF_FFFA;
+    const DIFSECT: u32 = 0xFFFF_FFFC;
+    let word = |b: &[u8], at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    if bytes.len() < 512 {
+        return Err(format!(
+            "{} bytes, shorter than the 512-byte header",
+            bytes.len()
+        ));
+    }
+    let (size, header) = match u16::from_le_bytes([bytes[30], bytes[31]]) {
+        9 => (512usize, 512usize),
+        12 => (4096, 4096),
+        shift => return Err(format!("sector shift {shift:#x} (0x9 or 0xC expected)")),
+    };
+    let body = bytes.get(header..).ok_or("the header is cut short")?;
+    let sectors = body.len().div_ceil(size);
+    let sector = |id: u32| -> std::result::Result<&[u8], String> {
+        let at = id as usize;
+        if at >= sectors {
+            return Err(format!(
+                "sector {id} is past the end of the file ({sectors} sectors)"
+            ));
+        }
+        Ok(&body[at * size..((at + 1) * size).min(body.len())])
+    };
+    let words = |s: &[u8]| s.chunks_exact(4).map(|c| word(c, 0)).collect::<Vec<_>>();
+    let mut difat = words(&bytes[76..512]);
+    let mut next = word(bytes, 68);
+    let mut steps = 0usize;
+    while next < RESERVED {
+        steps += 1;
+        if steps > sectors {
+            return Err("the DIFAT chain loops".into());
+        }
+        let mut entries = words(sector(next)?);
+        next = entries.pop().unwrap_or(u32::MAX);
+        difat.extend(entries);
+    }
+    let mut fat = Vec::new();
+    for id in difat.into_iter().filter(|id| *id < DIFSECT) {
+        fat.extend(words(sector(id)?));
+    }
+    let limit = sectors.min(fat.len());
+    if let Some(bad) = fat.iter().find(|&&e| e < RESERVED && e as usize >= limit) {
+        return Err(format!(
+            "the allocation table names sector {bad}, past the end ({limit} sectors)"
+        ));
+    }
+    for (what, start) in [
+        ("directory", word(bytes, 48)),
+        ("mini-FAT", word(bytes, 60)),
+    ] {
+        let (mut id, mut steps) = (start, 0usize);
+        while id < RESERVED {
+            if id as usize >= limit {
+                return Err(format!("the {what} starts past the end (sector {id})"));
+            }
+            steps += 1;
+            if steps > limit {
+                return Err(format!("the {what} chain loops"));
+            }
+            id = fat[id as usize];
+        }
+    }
+    Ok(())
+}

@@ -38,14 +38,7 @@ impl Format for Pdf {
     fn parse(&self, input: &Input<'_>) -> Result<Document> {
         // pdf-extract and lopdf panic on some malformed files; contain that here
         // so the caller gets a per-document error.
-        std::panic::catch_unwind(|| parse_pdf(input)).unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "parser panicked".into());
-            Err(malformed(msg))
-        })
+        crate::error::contained("pdf", || parse_pdf(input))
     }
 }
 

@@ -229,6 +229,7 @@ fn the_openapi_document_describes_every_route_and_every_error() {
         ("PATCH", "/v1/kb/{kb}"),
         ("DELETE", "/v1/kb/{kb}"),
         ("POST", "/v1/kb/{kb}/tokens"),
+        ("POST", "/v1/kb/{kb}/check"),
         ("GET", "/v1/kb/{kb}/sources"),
         ("POST", "/v1/kb/{kb}/sources"),
         ("GET", "/v1/kb/{kb}/sources/{id}"),
