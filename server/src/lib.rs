@@ -149,5 +149,6 @@ pub async fn serve(
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     on_bound(listener.local_addr()?);
+    metrics::spawn_upkeep();
     listen::run(listener, app, limits, shutdown).await
 }

@@ -55,6 +55,24 @@ pub fn install() -> Option<PrometheusHandle> {
     Some(handle)
 }
 
+/// Drains recorded histogram samples into their buckets every few seconds.
+/// The recorder keeps every sample until then (`build_recorder` starts no
+/// upkeep of its own), so without it a server nobody scrapes grows by a
+/// few histogram samples per request, for ever (found by the soak:
+/// 4.7 MB a minute of heap under 440 queries a second).
+pub(crate) fn spawn_upkeep() {
+    if let Some(handle) = handle() {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+}
+
 /// The handle, when [`install`] ran.
 pub fn handle() -> Option<PrometheusHandle> {
     HANDLE.get().cloned()
