@@ -249,7 +249,10 @@ fn hostile_inputs_fail_with_their_own_clear_error() {
         ("empty.txt", "no text content"),
         ("binary.md", "binary content"),
         ("not-a-zip.xlsx", "malformed spreadsheet"),
-        ("damaged-sectors.xls", "damaged compound file: the allocation table names sector"),
+        (
+            "damaged-sectors.xls",
+            "damaged compound file: the allocation table names sector",
+        ),
     ];
     for (file, want) in expect {
         let bytes = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
