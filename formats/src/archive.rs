@@ -152,75 +152,204 @@ pub fn is_ole2(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
 }
 
-/// Checks an OLE2 compound file's allocation structure before calamine reads
-/// it: every sector the DIFAT, the FAT and the directory and mini-FAT chains
-/// name lies inside the file, and no chain loops. calamine indexes past its
-/// buffer (a panic) when a truncated or damaged file names a sector beyond
-/// the end. Returns why the file is unreadable.
-pub fn check_compound_file(bytes: &[u8]) -> std::result::Result<(), String> {
-    const RESERVED: u32 = 0xFFFF_FFFA;
-    const DIFSECT: u32 = 0xFFFF_FFFC;
-    let word = |b: &[u8], at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-    if bytes.len() < 512 {
-        return Err(format!(
-            "{} bytes, shorter than the 512-byte header",
-            bytes.len()
-        ));
+const RESERVED: u32 = 0xFFFF_FFFA;
+const DIFSECT: u32 = 0xFFFF_FFFC;
+
+fn word(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn words(s: &[u8]) -> Vec<u32> {
+    s.chunks_exact(4).map(|c| word(c, 0)).collect()
+}
+
+/// A checked compound file: its sectors and allocation table.
+pub struct Compound<'a> {
+    body: &'a [u8],
+    size: usize,
+    fat: Vec<u32>,
+    /// Directory entries, 128 bytes each, the root first.
+    entries: Vec<Vec<u8>>,
+    minifat: Vec<u32>,
+    ministream: Vec<u8>,
+}
+
+/// Streams shorter than this live in the mini stream (calamine's fixed
+/// cut-off, the format's usual one).
+const MINI_CUTOFF: usize = 4096;
+
+/// A directory entry's name as calamine reads it: the UTF-16 of its 64
+/// name bytes, up to the first NUL.
+fn entry_name(entry: &[u8]) -> String {
+    let units: Vec<u16> = entry[..64]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0)
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
+fn entry_len(entry: &[u8], size: usize) -> usize {
+    if size == 512 {
+        word(entry, 120) as usize
+    } else {
+        usize::try_from(u64::from(word(entry, 120)) | (u64::from(word(entry, 124)) << 32))
+            .unwrap_or(usize::MAX)
     }
-    let (size, header) = match u16::from_le_bytes([bytes[30], bytes[31]]) {
-        9 => (512usize, 512usize),
-        12 => (4096, 4096),
-        shift => return Err(format!("sector shift {shift:#x} (0x9 or 0xC expected)")),
-    };
-    let body = bytes.get(header..).ok_or("the header is cut short")?;
-    let sectors = body.len().div_ceil(size);
-    let sector = |id: u32| -> std::result::Result<&[u8], String> {
+}
+
+impl<'a> Compound<'a> {
+    /// Checks the allocation structure before calamine reads the file: every
+    /// sector the DIFAT, the FAT and the directory and mini-FAT chains name
+    /// lies inside the file, and no chain loops (calamine indexes past its
+    /// buffer, a panic, when a truncated file names a sector beyond the
+    /// end). The error says why the file is unreadable.
+    pub fn open(bytes: &'a [u8]) -> std::result::Result<Self, String> {
+        if bytes.len() < 512 {
+            return Err(format!(
+                "{} bytes, shorter than the 512-byte header",
+                bytes.len()
+            ));
+        }
+        let (size, header) = match u16::from_le_bytes([bytes[30], bytes[31]]) {
+            9 => (512usize, 512usize),
+            12 => (4096, 4096),
+            shift => return Err(format!("sector shift {shift:#x} (0x9 or 0xC expected)")),
+        };
+        let body = bytes.get(header..).ok_or("the header is cut short")?;
+        let mut file = Compound {
+            body,
+            size,
+            fat: Vec::new(),
+            entries: Vec::new(),
+            minifat: Vec::new(),
+            ministream: Vec::new(),
+        };
+        let sectors = file.sectors();
+        let mut difat = words(&bytes[76..512]);
+        let mut next = word(bytes, 68);
+        let mut steps = 0usize;
+        while next < RESERVED {
+            steps += 1;
+            if steps > sectors {
+                return Err("the DIFAT chain loops".into());
+            }
+            let mut entries = words(file.sector(next)?);
+            next = entries.pop().unwrap_or(u32::MAX);
+            difat.extend(entries);
+        }
+        let mut fat = Vec::new();
+        for id in difat.into_iter().filter(|id| *id < DIFSECT) {
+            fat.extend(words(file.sector(id)?));
+        }
+        let limit = sectors.min(fat.len());
+        if let Some(bad) = fat.iter().find(|&&e| e < RESERVED && e as usize >= limit) {
+            return Err(format!(
+                "the allocation table names sector {bad}, past the end ({limit} sectors)"
+            ));
+        }
+        file.fat = fat;
+        let dir = file
+            .chain(word(bytes, 48))
+            .map_err(|e| format!("the directory chain: {e}"))?;
+        file.entries = dir.chunks_exact(128).map(<[u8]>::to_vec).collect();
+        let root = file.entries.first().ok_or("no root directory entry")?;
+        let mini_fat_len = word(bytes, 64) as usize;
+        if mini_fat_len > 0 {
+            let mut ministream = file
+                .chain(word(root, 116))
+                .map_err(|e| format!("the mini stream: {e}"))?;
+            ministream.truncate(entry_len(root, size));
+            let mut minifat = file
+                .chain(word(bytes, 60))
+                .map_err(|e| format!("the mini-FAT chain: {e}"))?;
+            minifat.truncate(mini_fat_len.saturating_mul(size));
+            file.ministream = ministream;
+            file.minifat = words(&minifat);
+        }
+        // Every named stream's chain, as calamine would follow it.
+        for entry in file.entries.iter().skip(1) {
+            let name = entry_name(entry);
+            if !name.is_empty() {
+                file.read_entry(entry)
+                    .map_err(|e| format!("stream {name:?}: {e}"))?;
+            }
+        }
+        Ok(file)
+    }
+
+    /// An entry's stream: from the mini stream when it is short, else
+    /// from the sectors.
+    fn read_entry(&self, entry: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        let (start, len) = (word(entry, 116), entry_len(entry, self.size));
+        if start >= RESERVED {
+            return Ok(Vec::new());
+        }
+        let mut out = if len < MINI_CUTOFF {
+            let (mut id, mut steps, mut out) = (start, 0usize, Vec::new());
+            while id < RESERVED {
+                let at = id as usize * 64;
+                if id as usize >= self.minifat.len() || at + 64 > self.ministream.len() {
+                    return Err(format!("mini sector {id} is past the end"));
+                }
+                steps += 1;
+                if steps > self.minifat.len() {
+                    return Err("its mini chain loops".into());
+                }
+                out.extend_from_slice(&self.ministream[at..at + 64]);
+                if out.len() >= len {
+                    break;
+                }
+                id = self.minifat[id as usize];
+            }
+            out
+        } else {
+            self.chain(start)?
+        };
+        out.truncate(len);
+        Ok(out)
+    }
+
+    fn sectors(&self) -> usize {
+        self.body.len().div_ceil(self.size)
+    }
+
+    fn sector(&self, id: u32) -> std::result::Result<&'a [u8], String> {
         let at = id as usize;
+        let sectors = self.sectors();
         if at >= sectors {
             return Err(format!(
                 "sector {id} is past the end of the file ({sectors} sectors)"
             ));
         }
-        Ok(&body[at * size..((at + 1) * size).min(body.len())])
-    };
-    let words = |s: &[u8]| s.chunks_exact(4).map(|c| word(c, 0)).collect::<Vec<_>>();
-    let mut difat = words(&bytes[76..512]);
-    let mut next = word(bytes, 68);
-    let mut steps = 0usize;
-    while next < RESERVED {
-        steps += 1;
-        if steps > sectors {
-            return Err("the DIFAT chain loops".into());
-        }
-        let mut entries = words(sector(next)?);
-        next = entries.pop().unwrap_or(u32::MAX);
-        difat.extend(entries);
+        Ok(&self.body[at * self.size..((at + 1) * self.size).min(self.body.len())])
     }
-    let mut fat = Vec::new();
-    for id in difat.into_iter().filter(|id| *id < DIFSECT) {
-        fat.extend(words(sector(id)?));
-    }
-    let limit = sectors.min(fat.len());
-    if let Some(bad) = fat.iter().find(|&&e| e < RESERVED && e as usize >= limit) {
-        return Err(format!(
-            "the allocation table names sector {bad}, past the end ({limit} sectors)"
-        ));
-    }
-    for (what, start) in [
-        ("directory", word(bytes, 48)),
-        ("mini-FAT", word(bytes, 60)),
-    ] {
-        let (mut id, mut steps) = (start, 0usize);
+
+    /// The bytes of the sector chain starting at `start`.
+    fn chain(&self, start: u32) -> std::result::Result<Vec<u8>, String> {
+        let limit = self.sectors().min(self.fat.len());
+        let (mut id, mut steps, mut out) = (start, 0usize, Vec::new());
         while id < RESERVED {
             if id as usize >= limit {
-                return Err(format!("the {what} starts past the end (sector {id})"));
+                return Err(format!("sector {id} is past the end"));
             }
             steps += 1;
             if steps > limit {
-                return Err(format!("the {what} chain loops"));
+                return Err("it loops".into());
             }
-            id = fat[id as usize];
+            out.extend_from_slice(self.sector(id)?);
+            id = self.fat[id as usize];
         }
+        Ok(out)
     }
-    Ok(())
+
+    /// The stream calamine would read for `name`: the first entry whose
+    /// name matches, ASCII case ignored.
+    pub fn stream(&self, name: &str) -> Option<Vec<u8>> {
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| entry_name(e).eq_ignore_ascii_case(name))?;
+        self.read_entry(entry).ok()
+    }
 }

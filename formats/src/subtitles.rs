@@ -66,7 +66,9 @@ fn timestamp(s: &str) -> Option<u64> {
         [m, s] => (0, *m, *s),
         _ => return None,
     };
-    if m >= 60 || sec >= 60 {
+    // Hours are bounded so the milliseconds cannot overflow (a damaged
+    // timestamp is not a cue time).
+    if m >= 60 || sec >= 60 || h >= 1_000_000 {
         return None;
     }
     Some(((h * 60 + m) * 60 + sec) * 1000 + frac.parse::<u64>().ok()?)
