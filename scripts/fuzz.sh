@@ -9,14 +9,16 @@
 #
 #   scripts/fuzz.sh [--quick] [SECONDS_PER_TARGET] [TARGET...]
 #
-# --quick (CI) runs each target for 10 s from a fixed seed, so a CI failure
-# is a finding that reproduces, not the luck of one run; the default is
-# 60 s from a random seed.
+# --quick (CI) runs each target for a fixed 3,000 inputs from a fixed seed
+# (at most 60 s), so the run is the same every time: a CI failure is a
+# finding that reproduces, not the luck of one run. The default runs 60 s
+# per target from a random seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=60
 seed=0   # 0: libFuzzer picks one
-if [[ "${1:-}" == "--quick" ]]; then secs=10; seed=1; shift; fi
+runs=-1  # -1: until the time is up
+if [[ "${1:-}" == "--quick" ]]; then secs=60; seed=1; runs=3000; shift; fi
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then secs="$1"; shift; fi
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
@@ -51,7 +53,7 @@ for t in "${targets[@]}"; do
   [[ -d "fuzz/regressions/$t" ]] && cp fuzz/regressions/"$t"/* "$corpus/" 2>/dev/null || true
   echo "fuzz: $t for ${secs}s on $(ls "$corpus" | wc -l) seeds" >&2
   if ! (cd fuzz && cargo "${toolchain[@]}" fuzz run -s none "$t" "$corpus" -- \
-      -max_total_time="$secs" -seed="$seed" -timeout=10 -rss_limit_mb=3072 -max_len=1048576 \
+      -max_total_time="$secs" -seed="$seed" -runs="$runs" -timeout=10 -rss_limit_mb=3072 -max_len=1048576 \
       -artifact_prefix="$work/artifacts-$t/" -print_final_stats=1 >"$work/$t.log" 2>&1); then
     mkdir -p "fuzz/regressions/$t"
     for a in "$work/artifacts-$t"/*; do

@@ -41,9 +41,13 @@ impl Format for Docx {
         // docx-rs unwraps its reads: a damaged entry (bad CRC, broken
         // deflate stream) would panic inside it, so each is read here first.
         Archive::open(input.bytes, &input.limits, "docx")?.verify_entries()?;
-        let docx = docx_rs::read_docx(input.bytes).map_err(|e| Error::Malformed {
-            format: "docx",
-            reason: e.to_string(),
+        // Some damaged files still reach an unwrap in docx-rs (fuzz
+        // regression docx/crash-dabc8cdd…): that is this file's error.
+        let docx = crate::error::contained("docx", || {
+            docx_rs::read_docx(input.bytes).map_err(|e| Error::Malformed {
+                format: "docx",
+                reason: e.to_string(),
+            })
         })?;
         let headings = docx.styles.create_heading_style_map();
         let mut b = Builder {
