@@ -51,7 +51,9 @@ for t in "${targets[@]}"; do
     find corpora/formats corpora/hostile -type f -name "*.$e" -exec cp {} "$corpus/" \; 2>/dev/null || true
   done
   [[ -d "fuzz/regressions/$t" ]] && cp fuzz/regressions/"$t"/* "$corpus/" 2>/dev/null || true
-  echo "fuzz: $t for ${secs}s on $(ls "$corpus" | wc -l) seeds" >&2
+  budget="${secs}s"
+  [[ "$runs" -gt 0 ]] && budget="$runs inputs (at most ${secs}s)"
+  echo "fuzz: $t for $budget on $(ls "$corpus" | wc -l) seeds" >&2
   if ! (cd fuzz && cargo "${toolchain[@]}" fuzz run -s none "$t" "$corpus" -- \
       -max_total_time="$secs" -seed="$seed" -runs="$runs" -timeout=10 -rss_limit_mb=3072 -max_len=1048576 \
       -artifact_prefix="$work/artifacts-$t/" -print_final_stats=1 >"$work/$t.log" 2>&1); then
@@ -72,4 +74,4 @@ if [[ ${#failed[@]} -gt 0 ]]; then
   echo "fuzz: findings in: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: ${#targets[@]} targets, ${secs}s each, no findings" >&2
+echo "fuzz: ${#targets[@]} targets, $budget each, no findings" >&2

@@ -155,12 +155,18 @@ pub fn is_ole2(bytes: &[u8]) -> bool {
 const RESERVED: u32 = 0xFFFF_FFFA;
 const DIFSECT: u32 = 0xFFFF_FFFC;
 
-fn word(b: &[u8], at: usize) -> u32 {
+/// Little-endian integers at a byte offset (compound files and the BIFF
+/// records inside them).
+pub(crate) fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+pub(crate) fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 fn words(s: &[u8]) -> Vec<u32> {
-    s.chunks_exact(4).map(|c| word(c, 0)).collect()
+    s.chunks_exact(4).map(|c| le_u32(c, 0)).collect()
 }
 
 /// A checked compound file: its sectors and allocation table.
@@ -183,7 +189,7 @@ const MINI_CUTOFF: usize = 4096;
 fn entry_name(entry: &[u8]) -> String {
     let units: Vec<u16> = entry[..64]
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .map(|c| le_u16(c, 0))
         .take_while(|&u| u != 0)
         .collect();
     String::from_utf16_lossy(&units)
@@ -191,9 +197,9 @@ fn entry_name(entry: &[u8]) -> String {
 
 fn entry_len(entry: &[u8], size: usize) -> usize {
     if size == 512 {
-        word(entry, 120) as usize
+        le_u32(entry, 120) as usize
     } else {
-        usize::try_from(u64::from(word(entry, 120)) | (u64::from(word(entry, 124)) << 32))
+        usize::try_from(u64::from(le_u32(entry, 120)) | (u64::from(le_u32(entry, 124)) << 32))
             .unwrap_or(usize::MAX)
     }
 }
@@ -211,7 +217,7 @@ impl<'a> Compound<'a> {
                 bytes.len()
             ));
         }
-        let (size, header) = match u16::from_le_bytes([bytes[30], bytes[31]]) {
+        let (size, header) = match le_u16(bytes, 30) {
             9 => (512usize, 512usize),
             12 => (4096, 4096),
             shift => return Err(format!("sector shift {shift:#x} (0x9 or 0xC expected)")),
@@ -227,7 +233,7 @@ impl<'a> Compound<'a> {
         };
         let sectors = file.sectors();
         let mut difat = words(&bytes[76..512]);
-        let mut next = word(bytes, 68);
+        let mut next = le_u32(bytes, 68);
         let mut steps = 0usize;
         while next < RESERVED {
             steps += 1;
@@ -250,18 +256,18 @@ impl<'a> Compound<'a> {
         }
         file.fat = fat;
         let dir = file
-            .chain(word(bytes, 48))
+            .chain(le_u32(bytes, 48))
             .map_err(|e| format!("the directory chain: {e}"))?;
         file.entries = dir.chunks_exact(128).map(<[u8]>::to_vec).collect();
         let root = file.entries.first().ok_or("no root directory entry")?;
-        let mini_fat_len = word(bytes, 64) as usize;
+        let mini_fat_len = le_u32(bytes, 64) as usize;
         if mini_fat_len > 0 {
             let mut ministream = file
-                .chain(word(root, 116))
+                .chain(le_u32(root, 116))
                 .map_err(|e| format!("the mini stream: {e}"))?;
             ministream.truncate(entry_len(root, size));
             let mut minifat = file
-                .chain(word(bytes, 60))
+                .chain(le_u32(bytes, 60))
                 .map_err(|e| format!("the mini-FAT chain: {e}"))?;
             minifat.truncate(mini_fat_len.saturating_mul(size));
             file.ministream = ministream;
@@ -281,7 +287,7 @@ impl<'a> Compound<'a> {
     /// An entry's stream: from the mini stream when it is short, else
     /// from the sectors.
     fn read_entry(&self, entry: &[u8]) -> std::result::Result<Vec<u8>, String> {
-        let (start, len) = (word(entry, 116), entry_len(entry, self.size));
+        let (start, len) = (le_u32(entry, 116), entry_len(entry, self.size));
         if start >= RESERVED {
             return Ok(Vec::new());
         }

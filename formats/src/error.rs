@@ -28,18 +28,23 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The message of a panic payload (`panic!` with a literal or a formatted
+/// string), if it has one.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+}
+
 /// Runs a third-party parser that may panic on a damaged file (pdf-extract,
-/// lopdf, calamine's compound-file reader) and turns the panic into this
-/// document's `Malformed` error, so one bad file fails alone. Panics in
-/// quarry's own code are bugs and are not wrapped; the fuzzers report what
-/// this contains (see fuzz/src/lib.rs).
+/// lopdf, calamine, docx-rs) and turns the panic into this document's
+/// `Malformed` error, so one bad file fails alone. Panics in quarry's own
+/// code are bugs and are not wrapped; the fuzzers report what this contains
+/// (see fuzz/src/lib.rs).
 pub(crate) fn contained<T>(format: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let reason = p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "the parser panicked".into());
+        let reason = panic_message(p.as_ref()).unwrap_or_else(|| "the parser panicked".into());
         Err(Error::Malformed { format, reason })
     })
 }

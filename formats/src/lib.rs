@@ -48,6 +48,6 @@ pub mod xml;
 pub mod xmlevents;
 
 pub use document::{Document, Locator, Mark, Section, SectionKind};
-pub use error::{Error, Result};
+pub use error::{Error, Result, panic_message};
 pub use format::{Format, Input, Limits};
 pub use registry::Registry;

@@ -2,7 +2,7 @@
 //! detected and each row becomes a `header: value; …` record; the locator is
 //! the sheet name and row range, with spreadsheet row numbers (1-based).
 
-use crate::archive::{Archive, Compound, OfficeKind, is_ole2, office_kind};
+use crate::archive::{Archive, Compound, OfficeKind, is_ole2, le_u16, le_u32, office_kind};
 use crate::{Document, Error, Format, Input, Limits, Result, records};
 use calamine::{Data, Reader};
 
@@ -20,8 +20,7 @@ const MAX_XLS_CELLS: usize = 4_000_000;
 /// stream would need: the bounds of its cell records and its DIMENSIONS
 /// record, computed as calamine computes them.
 fn xls_sheet_area(stream: &[u8]) -> usize {
-    let u16_at = |d: &[u8], at: usize| u32::from(u16::from_le_bytes([d[at], d[at + 1]]));
-    let u32_at = |d: &[u8], at: usize| u32::from_le_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+    let u16_at = |d: &[u8], at: usize| u32::from(le_u16(d, at));
     let grid = |rows: u32, cols: u32| (rows as usize).saturating_mul(cols as usize);
     let mut largest = 0usize;
     let mut bounds: Option<(u32, u32, u32, u32)> = None;
@@ -50,7 +49,7 @@ fn xls_sheet_area(stream: &[u8]) -> usize {
             0x0200 => {
                 let (rf, rl, mut cf, cl) = match d.len() {
                     10 => (u16_at(d, 0), u16_at(d, 2), u16_at(d, 4), u16_at(d, 6)),
-                    14 | 16 => (u32_at(d, 0), u32_at(d, 4), u16_at(d, 8), u16_at(d, 10)),
+                    14 | 16 => (le_u32(d, 0), le_u32(d, 4), u16_at(d, 8), u16_at(d, 10)),
                     _ => continue,
                 };
                 if cf > 0xFF || cl < cf {

@@ -23,12 +23,7 @@ pub fn parse(extension: &str, data: &[u8]) {
                 .location()
                 .map_or_else(|| "?".to_owned(), |l| format!("{}:{}", l.file(), l.line()));
             if seen.lock().is_ok_and(|mut s| s.insert(at.clone())) {
-                let message = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let message = quarry_formats::panic_message(info.payload()).unwrap_or_default();
                 eprintln!("fuzz: caught panic at {at}: {message}");
             }
         }));

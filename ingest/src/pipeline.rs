@@ -109,10 +109,7 @@ fn workers(n: usize) -> usize {
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
+    quarry_formats::panic_message(p).unwrap_or_else(|| "unknown panic".into())
 }
 
 impl Pipeline {

@@ -284,6 +284,14 @@ fn private_sources_are_returned_without_citations() {
     );
 }
 
+/// The document count `quarry status` prints.
+fn documents(status: &str) -> Option<usize> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("documents:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
 #[test]
 fn a_killed_ingest_leaves_a_readable_knowledge_base_that_resumes() {
     let data = tempfile::tempdir().unwrap();
@@ -302,11 +310,7 @@ fn a_killed_ingest_leaves_a_readable_knowledge_base_that_resumes() {
     let committed_some = || {
         if on_postgres() {
             let out = quarry(data.path()).arg("status").output().unwrap();
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .find_map(|l| l.strip_prefix("documents:"))
-                .and_then(|n| n.trim().parse::<usize>().ok())
-                .is_some_and(|n| n >= 2)
+            documents(&String::from_utf8_lossy(&out.stdout)).is_some_and(|n| n >= 2)
         } else {
             std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len()) >= 200_000
         }
@@ -318,11 +322,7 @@ fn a_killed_ingest_leaves_a_readable_knowledge_base_that_resumes() {
     child.wait().unwrap();
 
     let status = run_ok(quarry(data.path()).arg("status"));
-    let committed: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("documents:"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{status}"));
+    let committed = documents(&status).unwrap_or_else(|| panic!("{status}"));
     assert!(
         committed < 26,
         "the kill came too late to test anything: {status}"
