@@ -118,6 +118,38 @@ pub fn synthetic(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f
 }
 
 /// Resident set size of this process in bytes (Linux; 0 elsewhere).
+/// Writes `base` and `queries` for the peer libraries: `KIND.f32` and
+/// `KIND-queries.f32` (rows of little-endian f32) and `KIND.json` (their
+/// shapes and the sizes measured), in `dir`.
+pub fn export(
+    dir: &std::path::Path,
+    kind: &str,
+    base: &[Vec<f32>],
+    sizes: &[usize],
+    queries: &[Vec<f32>],
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::Setup(format!("ann: writing {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let rows = |vectors: &[Vec<f32>]| -> Vec<u8> {
+        vectors
+            .iter()
+            .flat_map(|v| v.iter().flat_map(|x| x.to_le_bytes()))
+            .collect()
+    };
+    let n = sizes.iter().copied().max().unwrap_or(0).min(base.len());
+    std::fs::write(dir.join(format!("{kind}.f32")), rows(&base[..n])).map_err(io)?;
+    std::fs::write(dir.join(format!("{kind}-queries.f32")), rows(queries)).map_err(io)?;
+    let shape = serde_json::json!({
+        "kind": kind,
+        "dims": base.first().map_or(0, Vec::len),
+        "vectors": n,
+        "queries": queries.len(),
+        "sizes": sizes,
+    });
+    std::fs::write(dir.join(format!("{kind}.json")), shape.to_string()).map_err(io)?;
+    Ok(())
+}
+
 pub fn rss_bytes() -> u64 {
     crate::load::proc_memory(std::process::id()).0
 }

@@ -112,6 +112,11 @@ enum BenchCommand {
         /// Write the recall-vs-latency plot here (SVG).
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Also write the vectors and questions measured here to this
+        /// folder, for the peer libraries (benches/peers/ann.py) to measure
+        /// on the same data.
+        #[arg(long)]
+        export: Option<PathBuf>,
         /// Small run for CI (2,000 synthetic vectors, ef 16 and 64).
         #[arg(long)]
         quick: bool,
@@ -298,6 +303,7 @@ fn run(cli: Cli) -> Result<()> {
                     queries,
                     real,
                     svg,
+                    export,
                     quick,
                     json,
                 }),
@@ -308,7 +314,7 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 (sizes, ef, queries)
             };
-            bench_ann(&config, &sizes, &ef, queries, real, svg, json)
+            bench_ann(&config, &sizes, &ef, queries, real, svg, export, json)
         }
         Cli {
             what: Some(BenchCommand::Conflicts { data, json }),
@@ -543,6 +549,7 @@ fn bench_ann(
     queries: usize,
     real: Option<PathBuf>,
     svg: Option<PathBuf>,
+    export: Option<PathBuf>,
     json: bool,
 ) -> Result<()> {
     use quarry_bench::ann;
@@ -595,6 +602,9 @@ fn bench_ann(
             query_vectors.len()
         );
         largest_real = base.len();
+        if let Some(dir) = &export {
+            ann::export(dir, "text", &base, &real_sizes, &query_vectors)?;
+        }
         rows.extend(ann::sweep(
             &base,
             "text",
@@ -612,6 +622,9 @@ fn bench_ann(
     if let Some(max) = synthetic_sizes.iter().copied().max() {
         let mut base = ann::synthetic(max + queries, 384, 1_000, 42);
         let query_vectors = base.split_off(max);
+        if let Some(dir) = &export {
+            ann::export(dir, "synthetic", &base, &synthetic_sizes, &query_vectors)?;
+        }
         rows.extend(ann::sweep(
             &base,
             "synthetic",

@@ -36,10 +36,77 @@ pub fn normalize(v: &mut [f32]) {
     }
 }
 
-/// Dot product; the cosine similarity of unit vectors.
+/// Dot product; the cosine similarity of unit vectors. Uses AVX2 and FMA
+/// where the CPU has them (checked once per call: one cached flag), else
+/// the portable form.
+#[inline]
+#[allow(unsafe_code)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent sums: an in-order f32 sum cannot be vectorised
-    // (addition is not associative), eight lanes compile to SIMD.
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: dot_fma needs only AVX2 and FMA, present on this CPU.
+        return unsafe { dot_fma(a, b) };
+    }
+    dot_lanes(a, b)
+}
+
+/// Four 8-lane multiply-add chains, so one's latency overlaps the next's.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(unsafe_code)]
+unsafe fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: every load reads 8 floats at an offset at most n - 8 of both
+    // slices (n is the shorter length).
+    unsafe {
+        let (mut s0, mut s1, mut s2, mut s3) = (
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+        );
+        while i + 32 <= n {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+            s1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i + 8)),
+                _mm256_loadu_ps(pb.add(i + 8)),
+                s1,
+            );
+            s2 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i + 16)),
+                _mm256_loadu_ps(pb.add(i + 16)),
+                s2,
+            );
+            s3 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i + 24)),
+                _mm256_loadu_ps(pb.add(i + 24)),
+                s3,
+            );
+            i += 32;
+        }
+        while i + 8 <= n {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+            i += 8;
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+        let x = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+        let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+        let x = _mm_add_ss(x, _mm_shuffle_ps::<1>(x, x));
+        let mut sum = _mm_cvtss_f32(x);
+        while i < n {
+            sum += a[i] * b[i];
+            i += 1;
+        }
+        sum
+    }
+}
+
+/// Eight independent sums: an in-order f32 sum cannot be vectorised
+/// (addition is not associative), eight lanes compile to SIMD.
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let (ca, ta) = a.as_chunks::<8>();
@@ -81,6 +148,12 @@ pub struct ModelOptions {
     pub batch_size: usize,
     /// Parallel ONNX sessions (each single-threaded); 0 = one per core.
     pub sessions: usize,
+    /// Threads of the session that embeds a question while nothing else
+    /// is embedding (an idle server answers one visitor on every core;
+    /// under load, questions share the single-threaded sessions). 0 = one
+    /// per core; 1 = no such session (it costs one more copy of the model
+    /// in memory).
+    pub query_threads: usize,
     /// Prepended to queries / passages (e5 models want `query: ` / `passage: `).
     pub query_prefix: String,
     pub passage_prefix: String,
@@ -100,6 +173,7 @@ impl Default for ModelOptions {
             pooling: Pooling::Mean,
             batch_size: 1,
             sessions: 0,
+            query_threads: 0,
             query_prefix: String::new(),
             passage_prefix: String::new(),
             looked_in: Vec::new(),
@@ -147,9 +221,17 @@ fn init_runtime(path: &std::path::Path, places: &[PathBuf]) -> Result<()> {
 }
 
 /// fastembed + ONNX Runtime, with a pool of single-threaded sessions so that
-/// batches embed in parallel on separate cores.
+/// batches embed in parallel on separate cores, and a multi-threaded
+/// session for a question asked while no other text is embedding.
 pub struct OnnxEmbedder {
     sessions: Vec<Mutex<fastembed::TextEmbedding>>,
+    /// Runs of ONNX in progress on any session.
+    running: AtomicUsize,
+    /// Made at the first question (a batch ingest never asks one, and
+    /// the session costs one more copy of the model); None when
+    /// `query_threads` is 1 or it could not be made.
+    query_session: OnceLock<Option<Mutex<fastembed::TextEmbedding>>>,
+    files: fastembed::TokenizerFiles,
     next: AtomicUsize,
     tokenizer: tokenizers::Tokenizer,
     options: ModelOptions,
@@ -164,6 +246,27 @@ impl std::fmt::Debug for OnnxEmbedder {
             .field("sessions", &self.sessions.len())
             .finish()
     }
+}
+
+/// One ONNX session of the model with `threads` intra-op threads.
+fn session(
+    onnx: &[u8],
+    files: &fastembed::TokenizerFiles,
+    options: &ModelOptions,
+    threads: usize,
+) -> Result<Mutex<fastembed::TextEmbedding>> {
+    let pooling = match options.pooling {
+        Pooling::Mean => fastembed::Pooling::Mean,
+        Pooling::Cls => fastembed::Pooling::Cls,
+    };
+    let model = fastembed::UserDefinedEmbeddingModel::new(onnx.to_vec(), files.clone())
+        .with_pooling(pooling);
+    let init = fastembed::InitOptionsUserDefined::new()
+        .with_max_length(options.max_length)
+        .with_intra_threads(threads);
+    fastembed::TextEmbedding::try_new_from_user_defined(model, init)
+        .map(Mutex::new)
+        .map_err(|e| Error::Model(format!("cannot load {}: {e}", options.dir.display())))
 }
 
 impl OnnxEmbedder {
@@ -197,20 +300,9 @@ impl OnnxEmbedder {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let pooling = match options.pooling {
-            Pooling::Mean => fastembed::Pooling::Mean,
-            Pooling::Cls => fastembed::Pooling::Cls,
-        };
         let mut sessions = Vec::with_capacity(count);
         for _ in 0..count {
-            let model = fastembed::UserDefinedEmbeddingModel::new(onnx.clone(), files.clone())
-                .with_pooling(pooling.clone());
-            let init = fastembed::InitOptionsUserDefined::new()
-                .with_max_length(options.max_length)
-                .with_intra_threads(1);
-            let session = fastembed::TextEmbedding::try_new_from_user_defined(model, init)
-                .map_err(|e| Error::Model(format!("cannot load {}: {e}", options.dir.display())))?;
-            sessions.push(Mutex::new(session));
+            sessions.push(session(&onnx, &files, &options, 1)?);
         }
         let onnx_hash = crate::ContentHash::of(&onnx);
         let name = options
@@ -227,6 +319,9 @@ impl OnnxEmbedder {
         );
         let mut embedder = Self {
             sessions,
+            running: AtomicUsize::new(0),
+            query_session: OnceLock::new(),
+            files,
             next: AtomicUsize::new(0),
             tokenizer,
             options,
@@ -241,13 +336,54 @@ impl OnnxEmbedder {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.sessions.len();
         // Take a free session if there is one; otherwise wait for "ours".
-        let mut guard = (0..n)
+        let guard = (0..n)
             .find_map(|i| self.sessions[(start + i) % n].try_lock().ok())
             .map_or_else(|| self.sessions[start % n].lock(), Ok)
             .map_err(|_| Error::Model("an embedding session panicked earlier".into()))?;
-        let mut out = guard
-            .embed(texts, Some(self.options.batch_size))
-            .map_err(|e| Error::Model(format!("embedding failed: {e}")))?;
+        self.embed_on(guard, texts)
+    }
+
+    /// A question: on the multi-threaded session when nothing else is
+    /// embedding (its threads would otherwise compete with the others' for
+    /// the cores), else like any text.
+    fn run_query(&self, text: String) -> Result<Vec<Vec<f32>>> {
+        let session = self.query_session.get_or_init(|| {
+            let threads = match self.options.query_threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+            // The model is read again rather than kept: hundreds of MB.
+            (threads > 1)
+                .then(|| {
+                    let onnx = read(
+                        self.options.dir.join(&self.options.onnx_file),
+                        &self.options.looked_in,
+                    )?;
+                    session(&onnx, &self.files, &self.options, threads)
+                })
+                .and_then(|made| {
+                    made.inspect_err(|e| tracing::warn!("no multi-threaded query session: {e}"))
+                        .ok()
+                })
+        });
+        if let Some(session) = session
+            && self.running.load(Ordering::Acquire) == 0
+            && let Ok(guard) = session.try_lock()
+        {
+            return self.embed_on(guard, &[text]);
+        }
+        self.run(&[text])
+    }
+
+    fn embed_on(
+        &self,
+        mut session: std::sync::MutexGuard<'_, fastembed::TextEmbedding>,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>> {
+        self.running.fetch_add(1, Ordering::AcqRel);
+        let out = session.embed(texts, Some(self.options.batch_size));
+        self.running.fetch_sub(1, Ordering::AcqRel);
+        let mut out = out.map_err(|e| Error::Model(format!("embedding failed: {e}")))?;
         out.iter_mut().for_each(|v| normalize(v));
         Ok(out)
     }
@@ -288,7 +424,7 @@ impl Embedder for OnnxEmbedder {
     }
 
     fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
-        let mut v = self.run(&[format!("{}{text}", self.options.query_prefix)])?;
+        let mut v = self.run_query(format!("{}{text}", self.options.query_prefix))?;
         v.pop()
             .ok_or_else(|| Error::Model("model returned no vector".into()))
     }
@@ -402,6 +538,32 @@ mod tests {
         assert_eq!(a, e.embed_query("reset my password").unwrap());
         assert!(dot(&a, &b[0]) > dot(&a, &b[1]));
         assert!((dot(&a, &a) - 1.0).abs() < 1e-5);
+    }
+
+    /// The SIMD dot product (AVX2/FMA where the CPU has them) against a
+    /// plain sum, at every length around its 32- and 8-float steps, and on
+    /// slices of unequal length (the shorter one counts).
+    #[test]
+    fn dot_matches_a_plain_sum_at_every_length() {
+        for n in 0..100 {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+            let b: Vec<f32> = (0..n + 3)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
+                .collect();
+            let plain: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
+            let got = dot(&a, &b);
+            assert!(
+                (f64::from(got) - plain).abs() < 1e-4 * (1.0 + plain.abs()),
+                "n={n}: {got} vs {plain}"
+            );
+            assert_eq!(dot(&a, &b), dot(&b, &a), "n={n}");
+            let portable = dot_lanes(&a, &b);
+            assert!((portable - got).abs() < 1e-4 * (1.0 + got.abs()), "n={n}");
+        }
     }
 
     #[test]

@@ -347,28 +347,50 @@ impl VectorIndex for HnswIndex {
     }
 }
 
-/// Brute-force cosine search: exact, `O(n·d)` per query.
+/// Brute-force cosine search: exact, `O(n·d)` per query. The vectors lie
+/// in one contiguous array (row `i` is the vector of `ids[i]`), read in
+/// order by the SIMD dot product, so a scan streams memory instead of
+/// chasing one allocation per vector.
 #[derive(Debug, Default)]
 pub struct ExactIndex {
-    points: RwLock<Vec<Point>>,
+    rows: RwLock<Rows>,
+}
+
+#[derive(Debug, Default)]
+struct Rows {
+    dims: usize,
+    ids: Vec<u64>,
+    data: Vec<f32>,
+}
+
+fn poisoned() -> Error {
+    Error::Corrupt {
+        what: "vector index".into(),
+        reason: "a writer panicked".into(),
+    }
 }
 
 impl VectorIndex for ExactIndex {
     fn ids(&self) -> Vec<u64> {
-        self.points
-            .read()
-            .map(|p| p.iter().map(|(id, _)| *id).collect())
-            .unwrap_or_default()
+        self.rows.read().map(|r| r.ids.clone()).unwrap_or_default()
     }
 
     fn insert(&self, points: &[Point]) -> Result<()> {
-        self.points
-            .write()
-            .map_err(|_| Error::Corrupt {
-                what: "vector index".into(),
-                reason: "a writer panicked".into(),
-            })?
-            .extend_from_slice(points);
+        let mut rows = self.rows.write().map_err(|_| poisoned())?;
+        for (id, v) in points {
+            if rows.ids.is_empty() {
+                rows.dims = v.len();
+            }
+            if v.len() != rows.dims {
+                return Err(Error::InvalidInput(format!(
+                    "vector of {} dimensions in an index of {}",
+                    v.len(),
+                    rows.dims
+                )));
+            }
+            rows.ids.push(*id);
+            rows.data.extend_from_slice(v);
+        }
         Ok(())
     }
 
@@ -379,26 +401,40 @@ impl VectorIndex for ExactIndex {
         _ef: usize,
         accept: &dyn Fn(u64) -> bool,
     ) -> Result<Vec<(u64, f32)>> {
-        let all = self.points.read().map_err(|_| Error::Corrupt {
-            what: "vector index".into(),
-            reason: "a writer panicked".into(),
-        })?;
-        let mut scored: Vec<(u64, f32)> = all
-            .iter()
-            .filter(|(id, _)| accept(*id))
-            .map(|(id, v)| (*id, crate::embed::dot(query, v)))
-            .collect();
-        let by_score = |a: &(u64, f32), b: &(u64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if scored.len() > k {
-            scored.select_nth_unstable_by(k, by_score);
-            scored.truncate(k);
+        if k == 0 {
+            return Ok(Vec::new());
         }
-        scored.sort_by(by_score);
-        Ok(scored)
+        let rows = self.rows.read().map_err(|_| poisoned())?;
+        if rows.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The k best so far, worst first: most rows lose to the k-th best
+        // score and cost one comparison.
+        let by_score = |a: &(u64, f32), b: &(u64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let mut best: Vec<(u64, f32)> = Vec::with_capacity(k + 1);
+        let mut floor = f32::NEG_INFINITY;
+        for (id, v) in rows.ids.iter().zip(rows.data.chunks_exact(rows.dims)) {
+            let score = crate::embed::dot(query, v);
+            if best.len() == k && score < floor {
+                continue;
+            }
+            if !accept(*id) {
+                continue;
+            }
+            let at = best.partition_point(|h| by_score(h, &(*id, score)).is_lt());
+            best.insert(at, (*id, score));
+            if best.len() > k {
+                best.pop();
+            }
+            if best.len() == k {
+                floor = best[k - 1].1;
+            }
+        }
+        Ok(best)
     }
 
     fn len(&self) -> usize {
-        self.points.read().map_or(0, |p| p.len())
+        self.rows.read().map_or(0, |r| r.ids.len())
     }
 
     fn is_exact(&self) -> bool {

@@ -646,13 +646,11 @@ fn prefer_language(
 ) {
     let depth = passages.len().min(FUSION_DEPTH);
     let head = &passages[..depth];
-    // The opening of a passage tells its language; detecting on all of it
-    // would cost more than the rest of the query.
-    let opening = |text: &str| {
-        let end = text.char_indices().nth(240).map_or(text.len(), |(i, _)| i);
-        quarry_index::keyword::detect_language(&text[..end])
-    };
-    let langs: Vec<&str> = head.iter().map(|r| opening(&r.passage.text)).collect();
+    // Told from each passage's opening (see `passage_language`).
+    let langs: Vec<&str> = head
+        .iter()
+        .map(|r| quarry_index::keyword::passage_language(&r.passage.text))
+        .collect();
     if !langs.contains(&language) || langs.iter().all(|l| *l == language) {
         return;
     }
