@@ -163,7 +163,16 @@ impl std::fmt::Debug for KeywordIndex {
 
 fn schema() -> (Schema, Field, Vec<(&'static str, Field)>) {
     let mut b = Schema::builder();
-    let vid = b.add_u64_field("vid", NumericOptions::default().set_indexed().set_stored());
+    // Fast (a column): a search reads each hit's id from the column instead
+    // of decompressing its stored document (that took half a question's
+    // keyword time).
+    let vid = b.add_u64_field(
+        "vid",
+        NumericOptions::default()
+            .set_indexed()
+            .set_stored()
+            .set_fast(),
+    );
     let fields = LANGUAGES
         .iter()
         .map(|(code, _, _)| {
@@ -518,9 +527,22 @@ impl KeywordIndex {
             .search(&query, &TopDocs::with_limit(k * 2).order_by_score())
             .map_err(corrupt)?;
         let mut out = Vec::with_capacity(k);
+        let mut columns: Vec<Option<tantivy::columnar::Column<u64>>> =
+            vec![None; searcher.segment_readers().len()];
         for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address).map_err(corrupt)?;
-            if let Some(id) = doc.get_first(self.vid).and_then(|v| v.as_u64())
+            let segment = address.segment_ord as usize;
+            if columns[segment].is_none() {
+                columns[segment] = Some(
+                    searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64("vid")
+                        .map_err(corrupt)?,
+                );
+            }
+            if let Some(id) = columns[segment]
+                .as_ref()
+                .and_then(|c| c.first(address.doc_id))
                 && accept(id)
             {
                 out.push((id, score));
