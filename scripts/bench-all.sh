@@ -53,15 +53,38 @@ if [ -n "$quick" ]; then
 else
   QUARRY_DATABASE_URL="$pgurl" run scale bench scale --sizes 10000,100000 --ef 40,100,200,400 --queries 200 --clients 1,4
 fi
+# The ANN index against hnswlib, faiss and usearch on the same vectors and
+# questions (quarry exports them; benches/peers/ann.py measures the peers,
+# benches/peers/compare.py prints the ratios at recall 0.95 and 0.99).
+peers_py="$(benches/peers/setup.sh)"
+vectors="$(mktemp -d "${TMPDIR:-/tmp}/quarry-ann-vectors.XXXXXX")"
+trap './scripts/pg.sh stop "$pgdir" || true; rm -rf "$pgdir" "$vectors"' EXIT
 if [ -n "$quick" ]; then
-  run ann bench ann --quick
+  efs=16,32,64,128
+  run ann bench ann --sizes 10000 --ef "$efs" --queries 100 --export "$vectors"
 else
   ./scripts/fetch-large.sh
   data="${QUARRY_BENCH_DATA:-$out/large-kb}"
   rm -rf "$data"
   run large bench --corpus corpora/large --raw-chunks 3000 --keep "$data" --queries 500
   run load-large --data-dir "$data" bench load --corpus corpora/large --existing
-  run ann bench ann --real "$data" --sizes 10000,50000,100000,1000000 --ef 16,32,64,128,256 \
-    --svg "$out/ann-recall-latency.svg"
+  efs=16,32,64,128,256,384
+  run ann bench ann --real "$data" --sizes 10000,100000,1000000 --ef "$efs" \
+    --export "$vectors" --svg "$out/ann-recall-latency.svg"
+fi
+echo "== ann-peers: benches/peers/ann.py"
+"$peers_py" benches/peers/ann.py "$vectors" --ef "$efs" > "$out/ann-peers.json"
+echo "== ann-ratios: benches/peers/compare.py"
+python3 benches/peers/compare.py "$out/ann.json" "$out/ann-peers.json" > "$out/ann-ratios.json"
+# The pipeline a user would write instead (HTML text, 800-character chunks,
+# the same ONNX model through onnxruntime, Chroma): ingest, one client's
+# latency, throughput at 1, 8 and 64 clients, interleaved with quarry.
+echo "== peers: benches/peers/pipeline.py compare"
+if [ -n "$quick" ]; then
+  "$peers_py" benches/peers/pipeline.py compare --quarry "$q" --corpus corpora/sqlite-sample \
+    --model models/multilingual-e5-small --rounds 1 --queries 100 --requests 300 > "$out/peers.json"
+else
+  "$peers_py" benches/peers/pipeline.py compare --quarry "$q" --corpus corpora/sqlite-sample \
+    --model models/multilingual-e5-small --rounds 3 --queries 400 --requests 2000 > "$out/peers.json"
 fi
 echo "results in $out/"

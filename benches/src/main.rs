@@ -314,7 +314,7 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 (sizes, ef, queries)
             };
-            bench_ann(&config, &sizes, &ef, queries, real, svg, export, json)
+            bench_ann(&config, &sizes, &ef, queries, real, AnnFiles { svg, export }, json)
         }
         Cli {
             what: Some(BenchCommand::Conflicts { data, json }),
@@ -542,14 +542,21 @@ fn check_recall_floor(what: &str, mode: Option<quarry_bench::ModeEval>, floor: f
     Ok(())
 }
 
+/// What `bench ann` writes besides its report.
+struct AnnFiles {
+    /// The recall-vs-latency plot.
+    svg: Option<PathBuf>,
+    /// The vectors and questions, for the peer libraries.
+    export: Option<PathBuf>,
+}
+
 fn bench_ann(
     config: &Config,
     sizes: &[usize],
     efs: &[usize],
     queries: usize,
     real: Option<PathBuf>,
-    svg: Option<PathBuf>,
-    export: Option<PathBuf>,
+    AnnFiles { svg, export }: AnnFiles,
     json: bool,
 ) -> Result<()> {
     use quarry_bench::ann;
