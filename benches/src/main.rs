@@ -314,7 +314,15 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 (sizes, ef, queries)
             };
-            bench_ann(&config, &sizes, &ef, queries, real, AnnFiles { svg, export }, json)
+            bench_ann(
+                &config,
+                &sizes,
+                &ef,
+                queries,
+                real,
+                AnnFiles { svg, export },
+                json,
+            )
         }
         Cli {
             what: Some(BenchCommand::Conflicts { data, json }),
