@@ -68,6 +68,7 @@ fn parse_pdf(input: &Input<'_>) -> Result<Document> {
     // ("missing object reference"): such references become null first, as
     // a PDF reader treats them.
     drop_dangling_references(&mut doc);
+    drop_deep_cmaps(&mut doc);
     make_drawing_finite(&mut doc);
     let mut pages = Vec::with_capacity(page_count);
     for page in 1..=page_count as u32 {
@@ -290,6 +291,94 @@ fn tidy(text: &str) -> String {
         out.push_str(line);
     }
     out
+}
+
+/// How deeply a font's CMap may nest arrays, dictionaries and strings;
+/// real CMaps nest two or three levels.
+const MAX_CMAP_NESTING: usize = 32;
+
+/// pdf-extract reads a font's `/ToUnicode` CMap, and a Type0 font's
+/// `/Encoding` CMap stream, with adobe-cmap-parser, a recursive parser
+/// with no depth limit: a damaged stream of thousands of `[` overflows the
+/// stack and aborts the process (CI's fuzz run found it). A CMap nesting
+/// deeper than [`MAX_CMAP_NESTING`] is dropped from its font, as a reader
+/// ignores a CMap it cannot read: the text then maps through the font's
+/// encoding. Returns how many were dropped.
+fn drop_deep_cmaps(doc: &mut pdf_extract::Document) -> usize {
+    use pdf_extract::Object;
+    fn too_deep(bytes: &[u8]) -> bool {
+        let (mut depth, mut max) = (0usize, 0usize);
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 1,
+                b'[' | b'(' => depth += 1,
+                b'<' if bytes.get(i + 1) == Some(&b'<') => {
+                    depth += 1;
+                    i += 1;
+                }
+                b']' | b')' => depth = depth.saturating_sub(1),
+                b'>' if bytes.get(i + 1) == Some(&b'>') => {
+                    depth = depth.saturating_sub(1);
+                    i += 1;
+                }
+                _ => {}
+            }
+            max = max.max(depth);
+            i += 1;
+        }
+        max > MAX_CMAP_NESTING
+    }
+    const KEYS: [&[u8]; 2] = [b"ToUnicode", b"Encoding"];
+    fn dict_of(o: &Object) -> Option<&pdf_extract::Dictionary> {
+        match o {
+            Object::Dictionary(d) => Some(d),
+            Object::Stream(s) => Some(&s.dict),
+            _ => None,
+        }
+    }
+    // Only the streams fonts name as CMaps are read (not every image).
+    let named: std::collections::BTreeSet<pdf_extract::ObjectId> = doc
+        .objects
+        .values()
+        .filter_map(dict_of)
+        .flat_map(|d| {
+            KEYS.iter()
+                .filter_map(|k| d.get(k).and_then(Object::as_reference).ok())
+        })
+        .collect();
+    let deep: std::collections::BTreeSet<pdf_extract::ObjectId> = named
+        .into_iter()
+        .filter(|id| match doc.objects.get(id) {
+            Some(Object::Stream(s)) => too_deep(
+                &s.decompressed_content()
+                    .unwrap_or_else(|_| s.content.clone()),
+            ),
+            _ => false,
+        })
+        .collect();
+    if deep.is_empty() {
+        return 0;
+    }
+    let mut n = 0;
+    let fix = |d: &mut pdf_extract::Dictionary, n: &mut usize| {
+        for key in KEYS {
+            if let Ok(Object::Reference(r)) = d.get(key)
+                && deep.contains(r)
+            {
+                d.remove(key);
+                *n += 1;
+            }
+        }
+    };
+    for object in doc.objects.values_mut() {
+        match object {
+            Object::Dictionary(d) => fix(d, &mut n),
+            Object::Stream(s) => fix(&mut s.dict, &mut n),
+            _ => {}
+        }
+    }
+    n
 }
 
 /// How deep form XObjects may nest (a form drawing a form …) before the
@@ -836,5 +925,58 @@ mod tests {
             .map(|s| s.heading_path.clone())
             .collect();
         assert_eq!(headings, vec![vec!["Loop".to_string()]]);
+    }
+
+    /// A font whose /ToUnicode CMap is 200,000 `[`: adobe-cmap-parser
+    /// recursed once per bracket and overflowed the stack, aborting the
+    /// process. The CMap is dropped and the text maps through the font's
+    /// encoding.
+    #[test]
+    fn a_cmap_nested_too_deep_is_dropped_not_a_stack_overflow() {
+        use pdf_extract::{Dictionary, Object, Stream};
+        let name = |n: &str| Object::Name(n.as_bytes().to_vec());
+        let mut doc = pdf_extract::Document::with_version("1.5");
+        let pages = doc.new_object_id();
+        let cmap = doc.add_object(Stream::new(Dictionary::new(), vec![b'['; 200_000]));
+        let mut font = Dictionary::new();
+        font.set("Type", name("Font"));
+        font.set("Subtype", name("Type1"));
+        font.set("BaseFont", name("Helvetica"));
+        font.set("ToUnicode", Object::Reference(cmap));
+        let font = doc.add_object(font);
+        let mut fonts = Dictionary::new();
+        fonts.set("F1", Object::Reference(font));
+        let mut resources = Dictionary::new();
+        resources.set("Font", Object::Dictionary(fonts));
+        let content = doc.add_object(Stream::new(
+            Dictionary::new(),
+            b"BT /F1 12 Tf 72 720 Td (Returns within thirty days) Tj ET".to_vec(),
+        ));
+        let mut page = Dictionary::new();
+        page.set("Type", name("Page"));
+        page.set("Parent", Object::Reference(pages));
+        page.set("Contents", Object::Reference(content));
+        page.set("Resources", Object::Dictionary(resources));
+        page.set(
+            "MediaBox",
+            Object::Array(vec![0.into(), 0.into(), 612.into(), 792.into()]),
+        );
+        let page = doc.add_object(page);
+        let mut tree = Dictionary::new();
+        tree.set("Type", name("Pages"));
+        tree.set("Kids", Object::Array(vec![Object::Reference(page)]));
+        tree.set("Count", Object::Integer(1));
+        doc.objects.insert(pages, Object::Dictionary(tree));
+        let mut catalog = Dictionary::new();
+        catalog.set("Type", name("Catalog"));
+        catalog.set("Pages", Object::Reference(pages));
+        let catalog = doc.add_object(catalog);
+        doc.trailer.set("Root", Object::Reference(catalog));
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+
+        let parsed = Pdf.parse(&Input::new("deep-cmap.pdf", &bytes)).unwrap();
+        let all: String = parsed.sections.iter().map(|s| s.text.as_str()).collect();
+        assert!(all.contains("Returns within thirty days"), "{all}");
     }
 }
