@@ -298,26 +298,30 @@ fn tidy(text: &str) -> String {
 const MAX_CMAP_NESTING: usize = 32;
 
 /// pdf-extract reads a font's `/ToUnicode` CMap, and a Type0 font's
-/// `/Encoding` CMap stream, with adobe-cmap-parser, a recursive parser
-/// with no depth limit: a damaged stream of thousands of `[` overflows the
-/// stack and aborts the process (CI's fuzz run found it). A CMap nesting
-/// deeper than [`MAX_CMAP_NESTING`] is dropped from its font, as a reader
-/// ignores a CMap it cannot read: the text then maps through the font's
-/// encoding. Returns how many were dropped.
+/// `/Encoding` CMap stream, with adobe-cmap-parser, and a Type1 font
+/// program (`/FontFile`) with type1-encoding-parser: recursive parsers
+/// with no depth limit, so a damaged stream of thousands of `[` overflows
+/// the stack and aborts the process (CI's fuzz run found it). A stream
+/// nesting deeper than [`MAX_CMAP_NESTING`] is dropped from its font or
+/// descriptor, as a reader ignores what it cannot read: the text then maps
+/// through the font's encoding. Returns how many were dropped.
 fn drop_deep_cmaps(doc: &mut pdf_extract::Document) -> usize {
-    use pdf_extract::Object;
+    use pdf_extract::{Dictionary, Object, ObjectId};
+    use std::collections::BTreeSet;
+    const KEYS: [&[u8]; 3] = [b"ToUnicode", b"Encoding", b"FontFile"];
+    /// Deepest nesting of arrays, dictionaries, procedures and strings.
     fn too_deep(bytes: &[u8]) -> bool {
         let (mut depth, mut max) = (0usize, 0usize);
         let mut i = 0;
         while i < bytes.len() {
             match bytes[i] {
                 b'\\' => i += 1,
-                b'[' | b'(' => depth += 1,
+                b'[' | b'(' | b'{' => depth += 1,
                 b'<' if bytes.get(i + 1) == Some(&b'<') => {
                     depth += 1;
                     i += 1;
                 }
-                b']' | b')' => depth = depth.saturating_sub(1),
+                b']' | b')' | b'}' => depth = depth.saturating_sub(1),
                 b'>' if bytes.get(i + 1) == Some(&b'>') => {
                     depth = depth.saturating_sub(1);
                     i += 1;
@@ -329,31 +333,50 @@ fn drop_deep_cmaps(doc: &mut pdf_extract::Document) -> usize {
         }
         max > MAX_CMAP_NESTING
     }
-    const KEYS: [&[u8]; 2] = [b"ToUnicode", b"Encoding"];
-    fn dict_of(o: &Object) -> Option<&pdf_extract::Dictionary> {
-        match o {
-            Object::Dictionary(d) => Some(d),
-            Object::Stream(s) => Some(&s.dict),
-            _ => None,
+    /// Every dictionary in `o`, nested ones too (fonts and their
+    /// descriptors are often inline), to `depth` levels.
+    fn each_dict(o: &mut Object, depth: usize, f: &mut dyn FnMut(&mut Dictionary)) {
+        if depth == 0 {
+            return;
+        }
+        let dict = match o {
+            Object::Dictionary(d) => d,
+            Object::Stream(s) => &mut s.dict,
+            Object::Array(items) => {
+                items.iter_mut().for_each(|i| each_dict(i, depth - 1, f));
+                return;
+            }
+            _ => return,
+        };
+        f(dict);
+        for (_, v) in dict.iter_mut() {
+            each_dict(v, depth - 1, f);
         }
     }
-    // Only the streams fonts name as CMaps are read (not every image).
-    let named: std::collections::BTreeSet<pdf_extract::ObjectId> = doc
-        .objects
-        .values()
-        .filter_map(dict_of)
-        .flat_map(|d| {
-            KEYS.iter()
-                .filter_map(|k| d.get(k).and_then(Object::as_reference).ok())
-        })
-        .collect();
-    let deep: std::collections::BTreeSet<pdf_extract::ObjectId> = named
+    // Only the streams fonts name are read (not every image).
+    let mut named: BTreeSet<ObjectId> = BTreeSet::new();
+    for object in doc.objects.values_mut() {
+        each_dict(object, 16, &mut |d| {
+            named.extend(
+                KEYS.iter()
+                    .filter_map(|k| d.get(k).and_then(Object::as_reference).ok()),
+            );
+        });
+    }
+    let deep: BTreeSet<ObjectId> = named
         .into_iter()
         .filter(|id| match doc.objects.get(id) {
-            Some(Object::Stream(s)) => too_deep(
-                &s.decompressed_content()
-                    .unwrap_or_else(|_| s.content.clone()),
-            ),
+            Some(Object::Stream(s)) => {
+                let bytes = s
+                    .decompressed_content()
+                    .unwrap_or_else(|_| s.content.clone());
+                // A Type1 font program is read as text up to its encrypted part.
+                let clear = bytes
+                    .windows(5)
+                    .position(|w| w == b"eexec")
+                    .map_or(&bytes[..], |at| &bytes[..at]);
+                too_deep(clear)
+            }
             _ => false,
         })
         .collect();
@@ -361,22 +384,17 @@ fn drop_deep_cmaps(doc: &mut pdf_extract::Document) -> usize {
         return 0;
     }
     let mut n = 0;
-    let fix = |d: &mut pdf_extract::Dictionary, n: &mut usize| {
-        for key in KEYS {
-            if let Ok(Object::Reference(r)) = d.get(key)
-                && deep.contains(r)
-            {
-                d.remove(key);
-                *n += 1;
-            }
-        }
-    };
     for object in doc.objects.values_mut() {
-        match object {
-            Object::Dictionary(d) => fix(d, &mut n),
-            Object::Stream(s) => fix(&mut s.dict, &mut n),
-            _ => {}
-        }
+        each_dict(object, 16, &mut |d| {
+            for key in KEYS {
+                if let Ok(Object::Reference(r)) = d.get(key)
+                    && deep.contains(r)
+                {
+                    d.remove(key);
+                    n += 1;
+                }
+            }
+        });
     }
     n
 }
@@ -927,12 +945,12 @@ mod tests {
         assert_eq!(headings, vec![vec!["Loop".to_string()]]);
     }
 
-    /// A font whose /ToUnicode CMap is 200,000 `[`: adobe-cmap-parser
-    /// recursed once per bracket and overflowed the stack, aborting the
-    /// process. The CMap is dropped and the text maps through the font's
-    /// encoding.
+    /// A font whose /ToUnicode CMap is 200,000 `[` and whose font program
+    /// is 200,000 `{`: adobe-cmap-parser and type1-encoding-parser recursed
+    /// once per bracket and overflowed the stack, aborting the process.
+    /// Both are dropped and the text maps through the font's encoding.
     #[test]
-    fn a_cmap_nested_too_deep_is_dropped_not_a_stack_overflow() {
+    fn font_streams_nested_too_deep_are_dropped_not_a_stack_overflow() {
         use pdf_extract::{Dictionary, Object, Stream};
         let name = |n: &str| Object::Name(n.as_bytes().to_vec());
         let mut doc = pdf_extract::Document::with_version("1.5");
@@ -943,6 +961,12 @@ mod tests {
         font.set("Subtype", name("Type1"));
         font.set("BaseFont", name("Helvetica"));
         font.set("ToUnicode", Object::Reference(cmap));
+        // And a Type1 font program of 200,000 `{` (type1-encoding-parser).
+        let program = doc.add_object(Stream::new(Dictionary::new(), vec![b'{'; 200_000]));
+        let mut descriptor = Dictionary::new();
+        descriptor.set("Type", name("FontDescriptor"));
+        descriptor.set("FontFile", Object::Reference(program));
+        font.set("FontDescriptor", Object::Dictionary(descriptor));
         let font = doc.add_object(font);
         let mut fonts = Dictionary::new();
         fonts.set("F1", Object::Reference(font));
