@@ -24,7 +24,6 @@ import http.client
 import http.server
 import json
 import os
-import resource
 import shutil
 import socket
 import statistics
@@ -254,10 +253,6 @@ def summary(latencies, wall, errors=0):
             "p50_ms": statistics.median(ordered), "p99_ms": pick(0.99)}
 
 
-def child_peak_mb():
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def run_measured(cmd, env=None):
     """Runs cmd; its seconds and peak RSS (MB) from /proc via wait4."""
     started = time.perf_counter()
@@ -272,13 +267,8 @@ def run_measured(cmd, env=None):
 
 
 def load_questions(corpus):
-    questions = []
-    for name in ("queries.jsonl",):
-        with open(os.path.join(corpus, name)) as f:
-            for line in f:
-                row = json.loads(line)
-                questions.append(row.get("query") or row.get("text"))
-    return questions
+    with open(os.path.join(corpus, "queries.jsonl")) as f:
+        return [row.get("query") or row.get("text") for row in map(json.loads, f)]
 
 
 def compare(args):
